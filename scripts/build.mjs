@@ -1,0 +1,18 @@
+// Builds dist/ with esbuild: fast and small enough in memory for a Raspberry Pi Zero 2 (512 MB).
+// Packages stay external (node_modules is installed beside dist/); code splitting keeps the
+// hardware layer and the appliance in chunks loaded only when used.
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: ['src/index.ts', 'src/app/cli.ts', 'hardware/index.ts'],
+  outdir: 'dist',
+  outbase: '.',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+});
