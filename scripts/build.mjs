@@ -4,7 +4,7 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: ['src/index.ts', 'src/app/cli.ts', 'hardware/index.ts'],
+  entryPoints: ['src/index.ts', 'src/app/cli.ts', 'hardware/index.ts', 'src/examples/*.ts'],
   outdir: 'dist',
   outbase: '.',
   bundle: true,

@@ -1,0 +1,164 @@
+// telepot's delegation: for each message, a seed function picks a seed, and a delegate factory spawns
+// a delegate (an async task) for a seed that has none alive.
+
+import type { Chat } from '@grammyjs/types';
+import type { BotOptions } from './bot.js';
+import { LoopStopped, WaitTooLong } from './errors.js';
+import { chatOf, type Msg } from './glance.js';
+import { describeError } from './log.js';
+import { SpeakerBot, type Listener } from './speaker.js';
+
+/** A number or string maps to at most one live delegate; an array always spawns; null does nothing. */
+export type Seed = number | string | readonly unknown[] | null | undefined;
+export type SeedFn = (msg: Msg) => Seed;
+/** What a delegate factory receives, as in telepot: `[bot, msg, seed]`. */
+export type SeedTuple = [bot: DelegatorBot, msg: Msg, seed: Seed];
+/** A delegate is an async task: it is alive until its promise settles. */
+export type Delegate = Promise<unknown>;
+export type DelegateFactory = (seedTuple: SeedTuple) => Delegate | void;
+export type DelegationPattern = readonly [seedFn: SeedFn, factory: DelegateFactory];
+
+interface LiveDelegate {
+  settled: boolean;
+  listeners: Listener[];
+}
+
+/** A delegate is alive until it settles, or once every listener it made has timed out. */
+function isAlive(delegate: LiveDelegate): boolean {
+  return !delegate.settled && (delegate.listeners.length === 0 || delegate.listeners.some((l) => !l.expired));
+}
+
+export class DelegatorBot extends SpeakerBot {
+  private readonly patterns: ReadonlyArray<{ seedFn: SeedFn; factory: DelegateFactory; live: Map<number | string, LiveDelegate> }>;
+  private spawning: LiveDelegate | undefined;
+
+  constructor(token: string, patterns: ReadonlyArray<DelegationPattern>, options?: BotOptions) {
+    super(token, options);
+    this.patterns = patterns.map(([seedFn, factory]) => ({ seedFn, factory, live: new Map() }));
+  }
+
+  /** Broadcasts the message to live listeners first, then spawns delegates for seeds that have none. */
+  override handle(msg: Msg): unknown {
+    this.mic.send(msg);
+    for (const pattern of this.patterns) {
+      let seed: Seed;
+      try {
+        seed = pattern.seedFn(msg);
+      } catch (error) {
+        this.log.error(`seed function failed: ${describeError(error)}`);
+        continue;
+      }
+      if (seed === null || seed === undefined) continue;
+      if (Array.isArray(seed)) {
+        this.spawn(pattern.factory, msg, seed);
+        continue;
+      }
+      const key = seed as number | string;
+      const current = pattern.live.get(key);
+      if (current !== undefined && isAlive(current)) continue;
+      const spawned = this.spawn(pattern.factory, msg, key);
+      if (spawned === undefined) continue;
+      pattern.live.set(key, spawned);
+      const forget = () => {
+        if (pattern.live.get(key) === spawned) pattern.live.delete(key);
+      };
+      if (spawned.settled) forget();
+      else this.onSettled.set(spawned, forget);
+    }
+    return undefined;
+  }
+
+  override createListener(timeout?: number): Listener {
+    const listener = super.createListener(timeout);
+    this.spawning?.listeners.push(listener);
+    return listener;
+  }
+
+  /** Live delegates per pattern (for tests and leak checks). */
+  get delegateCount(): number {
+    return this.patterns.reduce((sum, p) => sum + p.live.size, 0);
+  }
+
+  private readonly onSettled = new WeakMap<LiveDelegate, () => void>();
+
+  private spawn(factory: DelegateFactory, msg: Msg, seed: Seed): LiveDelegate | undefined {
+    const delegate: LiveDelegate = { settled: false, listeners: [] };
+    let task: Delegate | void;
+    this.spawning = delegate;
+    try {
+      task = factory([this, msg, seed]);
+    } catch (error) {
+      this.log.error(`delegate factory failed: ${describeError(error)}`);
+      return undefined;
+    } finally {
+      this.spawning = undefined;
+    }
+    const promise = Promise.resolve(task);
+    const settle = () => {
+      delegate.settled = true;
+      for (const listener of delegate.listeners) listener.close(new LoopStopped());
+      this.onSettled.get(delegate)?.();
+    };
+    this.track(
+      promise.then(settle, (error: unknown) => {
+        settle();
+        throw error;
+      }),
+      (error) => {
+        if (error instanceof WaitTooLong || error instanceof LoopStopped) this.log.debug(`delegate for ${describeSeed(seed)} ended: ${describeError(error)}`);
+        else this.log.error(`delegate for ${describeSeed(seed)} failed: ${describeError(error)}`);
+      },
+    );
+    return delegate;
+  }
+}
+
+function describeSeed(seed: Seed): string {
+  return Array.isArray(seed) ? 'an array seed' : `seed ${String(seed)}`;
+}
+
+type ChatType = Chat['type'];
+
+function chatIdSeed(accept: (id: number) => boolean, types: readonly ChatType[] | undefined): SeedFn {
+  return (msg) => {
+    const chat = chatOf(msg);
+    if (chat === undefined) return null;
+    if (types !== undefined && !types.includes(chat.type)) return null;
+    return accept(chat.id) ? chat.id : null;
+  };
+}
+
+/** Seeds by chat id: one delegate per chat (optionally only chats of the given types). */
+export function perChatId(types?: readonly ChatType[]): SeedFn {
+  return chatIdSeed(() => true, types);
+}
+
+/** Seeds by chat id, only for the chats in `ids`. */
+export function perChatIdIn(ids: Iterable<number>, types?: readonly ChatType[]): SeedFn {
+  const set = new Set(ids);
+  return chatIdSeed((id) => set.has(id), types);
+}
+
+/** Seeds by chat id, for every chat except those in `ids`. */
+export function perChatIdExcept(ids: Iterable<number>, types?: readonly ChatType[]): SeedFn {
+  const set = new Set(ids);
+  return chatIdSeed((id) => !set.has(id), types);
+}
+
+/** A delegate factory that calls `fn` with the seed tuple: `(t) => fn(t)`. */
+export function call(fn: (seedTuple: SeedTuple) => unknown): DelegateFactory {
+  return (seedTuple) => Promise.resolve(fn(seedTuple));
+}
+
+/** What a delegate is made from: constructed with the seed tuple (and options), then run(). */
+export interface Runnable {
+  run(): Promise<unknown>;
+}
+export type RunnableClass<O = undefined> = new (seedTuple: SeedTuple, options: O) => Runnable;
+
+/** A delegate factory that constructs `Cls` from the seed tuple and awaits its run(): `(t) => new Cls(t).run()`. */
+export function createRun(Cls: new (seedTuple: SeedTuple) => Runnable): DelegateFactory;
+export function createRun<O>(Cls: RunnableClass<O>, options: O): DelegateFactory;
+export function createRun<O>(Cls: RunnableClass<O | undefined>, options?: O): DelegateFactory {
+  return (seedTuple) => new Cls(seedTuple, options).run();
+}
