@@ -1,0 +1,41 @@
+// How readings and times read in chat: fixed formats, the same whatever the Pi's locale.
+
+export interface ReadingLike {
+  temperature: number;
+  /** null on a BMP280, which has no humidity sensor. */
+  humidity: number | null;
+  pressure: number;
+}
+
+/** `21.4°C  45.2%  1,013.2hPa` (two spaces between fields); a BMP280's reading leaves humidity out. */
+export function formatReading(reading: ReadingLike): string {
+  const fields = [`${oneDecimal(reading.temperature, 'temperature')}°C`];
+  if (reading.humidity !== null) fields.push(`${oneDecimal(reading.humidity, 'humidity')}%`);
+  fields.push(`${oneDecimal(reading.pressure, 'pressure')}hPa`);
+  return fields.join('  ');
+}
+
+// Not toLocaleString: Node may be built without full ICU, and the Pi's locale must not change the reply.
+function oneDecimal(value: number, field: string): string {
+  if (!Number.isFinite(value)) throw new RangeError(`formatReading: ${field} is ${value}, not a number`);
+  const [whole = '0', fraction = '0'] = Math.abs(value).toFixed(1).split('.');
+  const grouped = whole.replace(/\B(?=(\d{3})+$)/g, ',');
+  // -0.04 rounds to 0.0, which has no sign.
+  const sign = value < 0 && `${whole}.${fraction}` !== '0.0' ? '-' : '';
+  return `${sign}${grouped}.${fraction}`;
+}
+
+/** The two largest units of an uptime: `42s`, `5m 3s`, `4h 12m`, `3d 4h`. */
+export function formatUptime(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`formatUptime: ${ms} is not a duration in ms`);
+  const totalSeconds = Math.floor(ms / 1000);
+  const units: [number, string][] = [
+    [Math.floor(totalSeconds / 86_400), 'd'],
+    [Math.floor(totalSeconds / 3600) % 24, 'h'],
+    [Math.floor(totalSeconds / 60) % 60, 'm'],
+    [totalSeconds % 60, 's'],
+  ];
+  const first = units.findIndex(([value]) => value > 0);
+  if (first === -1) return '0s';
+  return units.slice(first, first + 2).map(([value, unit]) => `${value}${unit}`).join(' ');
+}
