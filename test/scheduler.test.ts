@@ -134,7 +134,7 @@ test('after a backward wall-clock jump no report comes before its wall-clock tim
   scheduler.schedule({ chatId: 9, intervalMs: 10 * minute, anchorMs: t0 });
   clock.jumpWallClock(-5 * minute);
   await clock.advanceAsync(10 * minute);
-  assert.deepEqual(fired, [], 'fired early by the wall clock');
+  assert.equal(fired.length, 0, 'fired early by the wall clock');
   await clock.advanceAsync(5 * minute);
   assert.deepEqual(fired.map((f) => (f.atMs - t0) / minute), [10]);
   scheduler.stop();
