@@ -263,9 +263,10 @@ export class StreamServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'GET') return this.send(res, 405, 'only GET is served here\n', { Allow: 'GET' });
+    if (!URL.canParse(req.url ?? '/', 'http://localhost')) return this.send(res, 400, 'bad request\n');
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = url.pathname;
-    if (req.method !== 'GET') return this.send(res, 405, 'only GET is served here\n', { Allow: 'GET' });
     if (!(route === '/stream' || route === '/snapshot.jpg' || (route === '/' && this.options.renderPage))) {
       return this.send(res, 404, 'not found\n');
     }
@@ -342,7 +343,13 @@ export class StreamServer {
   private servePage(res: ServerResponse, token: string): void {
     const expiresAtMs = this.access?.expiresAtMs ?? null;
     const remainingMs = expiresAtMs === null ? null : Math.max(0, expiresAtMs - this.now());
-    const html = this.options.renderPage?.({ token, remainingMs }) ?? '';
+    let html: string;
+    try {
+      html = this.options.renderPage?.({ token, remainingMs }) ?? '';
+    } catch (error) {
+      this.log(`the viewer page failed to render: ${(error as Error).message}`);
+      return this.send(res, 500, 'the viewer page failed to render; see the log\n');
+    }
     res.writeHead(200, {
       ...COMMON_HEADERS,
       'Content-Type': 'text/html; charset=utf-8',

@@ -6,6 +6,7 @@ import { isCompleteJpeg } from '../hardware/jpeg.js';
 import { SimulatedCamera } from '../hardware/simulated/camera.js';
 import { MjpegProcessSource } from '../hardware/stream.js';
 import type { Camera } from '../hardware/types.js';
+import { findExecutable, which } from '../hardware/which.js';
 import { fakeCameraTools, isAlive, PARENT_TOKEN, type FakeCameraControl, type FakeTool } from './fakes/camera-tools.js';
 import { jpegComments, ManualFrameSource, testJpeg } from './fakes/jpeg.js';
 
@@ -196,4 +197,13 @@ test('the simulated camera paints a real JPEG of the asked size, different as ti
   assert.notDeepEqual(await camera.capture(), first);
   const small = jpeg.decode(await camera.capture({ width: 64, height: 48, rotation: 180 }));
   assert.deepEqual([small.width, small.height], [64, 48]);
+});
+
+test('tools are looked for only in absolute PATH entries, never relative to the working directory', (t) => {
+  const fakes = fakeCameraTools(['rpicam-still']);
+  t.after(() => fakes.cleanup());
+  const bin = fakes.env.PATH!;
+  assert.equal(which('rpicam-still', { PATH: `relative/dir::${bin}` }), `${bin}/rpicam-still`);
+  assert.equal(which('rpicam-still', { PATH: '.:bin' }), null);
+  assert.deepEqual(findExecutable(['rpicam-still', 'raspistill'], { PATH: bin }), { name: 'rpicam-still', path: `${bin}/rpicam-still` });
 });

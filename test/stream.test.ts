@@ -279,6 +279,18 @@ test('streams end when access expires on the monotonic clock, and a new token en
   await until(() => old.ended, 'the old-token stream to end');
 });
 
+test('a malformed request URL gets a 400 instead of crashing the server', async (t) => {
+  const { port } = await startServer(t);
+  const socket = connect(port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  socket.write('GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  let reply = '';
+  socket.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1')));
+  await new Promise((resolve) => socket.on('end', resolve));
+  assert.match(reply, /^HTTP\/1\.1 400 /);
+  assert.equal((await get(port, `/snapshot.jpg?token=wrong`)).status, 403, 'still serving');
+});
+
 test('viewers beyond maxClients get a 503', async (t) => {
   const { server, port } = await startServer(t, { maxClients: 1 });
   openStream(t, port);
