@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const FAKES = path.join(REPO, 'test/fakes/install-bin');
-const TOKEN = '123456789:AAtestTOKENabcdefghijklmnopqrstuvwx';
+const TOKEN = '1234567:AAtestTOKENabcdefghijklmnopqrstuvwx'; // 7 digits: no real token has so few
 const CONFIG_KEYS = ['TELEGRAM_BOT_TOKEN', 'TELEGRAM_API_ROOT', 'TELEPI_OWNERS', 'TELEPI_USERS', 'TELEPI_HARDWARE',
   'BME280_BUS', 'BME280_ADDRESS', 'STREAM_PORT', 'STREAM_EXTERNAL_PORT', 'STREAM_TTL', 'PIR_GPIO', 'LED_GPIO'];
 const OS_RELEASE = {
