@@ -7,4 +7,8 @@ if (!existsSync(cli)) {
   process.stderr.write('telepi: dist/ is missing; run `npm run build` in the telepi folder first.\n');
   process.exit(1);
 }
-await import(cli.href);
+const { main } = await import(cli.href);
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// Everything is closed by now; this only guards against a handle someone forgot.
+setTimeout(() => process.exit(code), 3000).unref();

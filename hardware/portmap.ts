@@ -117,18 +117,13 @@ export class UpnpcPortMapper implements PortMapper {
   }
 
   /**
-   * The router's external IPv4 address; null when it has none (0.0.0.0, or no answer) or only a
-   * private or carrier-grade NAT one, which the internet cannot reach (that case is logged).
+   * The router's external IPv4 address as the router reports it; null when it has none (0.0.0.0, or
+   * no answer). It may be private or carrier-grade NAT: `unreachableRange()` says whether it is.
    */
   async externalIp(): Promise<string | null> {
     const { stdout } = await this.run(['-s'], 'read the external address');
     const ip = EXTERNAL_IP.exec(stdout)?.[1];
     if (ip === undefined || ip === '0.0.0.0') return null;
-    const unreachable = unreachableRange(ip);
-    if (unreachable) {
-      this.log(`the router's external address ${ip} is ${unreachable}: a link through it would not work from the internet`);
-      return null;
-    }
     return ip;
   }
 

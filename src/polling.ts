@@ -63,8 +63,10 @@ export class MessageLoop {
   readonly done: Promise<void>;
   /** The offset of the next getUpdates: one past the last update handed to a handler. */
   offset = 0;
-  /** performance.now() of the last successful getUpdates (the watchdog checks that polling goes on). */
+  /** performance.now() of the last successful getUpdates. */
   lastPollAtMs = performance.now();
+  /** performance.now() when the last getUpdates ended, well or not: the watchdog checks the loop goes on. */
+  lastActivityAtMs = performance.now();
   private confirmedOffset = 0;
   private stopping = false;
   private stopPromise: Promise<void> | undefined;
@@ -113,6 +115,7 @@ export class MessageLoop {
         );
         this.confirmedOffset = sent;
       } catch (error) {
+        this.lastActivityAtMs = performance.now();
         if (this.stopping) break;
         const decision = retryPolicy(error, attempt++, { initialMs: this.options.backoffInitialMs, capMs: this.options.backoffCapMs, random: this.options.random });
         if (!decision.retry) {
@@ -127,7 +130,7 @@ export class MessageLoop {
       }
       if (attempt > 0) this.log.info(`getUpdates works again after ${attempt} failed attempt${attempt === 1 ? '' : 's'}`);
       attempt = 0;
-      this.lastPollAtMs = performance.now();
+      this.lastPollAtMs = this.lastActivityAtMs = performance.now();
       for (const update of updates) this.dispatch(update);
     }
   }

@@ -47,6 +47,8 @@ export interface LoadConfigOptions {
   homedir?: string;
   /** Root may create /var/lib/telepi even when it does not exist yet. */
   uid?: number;
+  /** False for commands that never talk to Telegram (read, snap): the token and owners may be unset. */
+  requireBot?: boolean;
 }
 
 const systemStateDir = '/var/lib/telepi';
@@ -73,8 +75,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadConfigOptions = 
     }
   };
 
-  required('TELEGRAM_BOT_TOKEN', 'the bot token from @BotFather, like 123456789:AAE…');
-  required('TELEPI_OWNERS', 'comma-separated numeric Telegram user ids like 123456789,987654321');
+  if (options.requireBot ?? true) {
+    required('TELEGRAM_BOT_TOKEN', 'the bot token from @BotFather, like 123456789:AAE…');
+    required('TELEPI_OWNERS', 'comma-separated numeric Telegram user ids like 123456789,987654321');
+  }
   const token = check('TELEGRAM_BOT_TOKEN', '', parseToken);
   const apiRoot = check('TELEGRAM_API_ROOT', '', parseApiRoot, 'https://api.telegram.org');
   const owners = check('TELEPI_OWNERS', [], (v) => parseUserIds(v, true));

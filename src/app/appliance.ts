@@ -1,0 +1,151 @@
+// The appliance: one DelegatorBot with a handler per chat, and the services that outlive handlers —
+// the report scheduler, the IP cam and the motion watcher. start() wires them; stop() undoes it.
+
+import type { Hardware } from '../../hardware/index.js';
+import { DelegatorBot, perChatId } from '../delegate.js';
+import { TelegramError } from '../errors.js';
+import { InputFile } from '../inputfile.js';
+import { describeError, type Logger } from '../log.js';
+import type { MessageLoop, PollingOptions } from '../polling.js';
+import { Authorizer } from './auth.js';
+import { TelepiChat, type AppContext } from './chat.js';
+import { ClimateService } from './climate.js';
+import { menuCommands } from './commands.js';
+import type { Config } from './config.js';
+import { IpCam } from './ipcam.js';
+import { MotionWatcher } from './motion.js';
+import { systemClock, type Clock } from './scheduler.js';
+import { StateStore } from './state.js';
+import type { SystemdNotifier } from './watchdog.js';
+
+export interface ApplianceOptions {
+  config: Config;
+  hardware: Hardware;
+  log: Logger;
+  /** The wall clock, for report schedules (default: the system clock). */
+  clock?: Clock;
+  /** A monotonic clock, for the stream's TTL and the motion cooldown (default: performance.now). */
+  monotonic?: Clock;
+  polling?: PollingOptions;
+  notifier?: SystemdNotifier | null;
+  lanAddress?: () => string | null;
+  /** Where the viewer listens (default every interface). */
+  listenHost?: string;
+  /** Seconds a chat's handler idles before it ends (default 10 minutes). */
+  idleSeconds?: number;
+}
+
+export const monotonicClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+export class Appliance {
+  private stopping: Promise<void> | undefined;
+  private stopWatchdog: (() => void) | undefined;
+
+  private constructor(
+    readonly bot: DelegatorBot,
+    readonly loop: MessageLoop,
+    readonly store: StateStore,
+    readonly climate: ClimateService,
+    readonly ipcam: IpCam,
+    readonly motion: MotionWatcher,
+    private readonly options: ApplianceOptions,
+  ) {}
+
+  /** Starts everything; rejects (with a TelegramError) when the token is rejected. */
+  static async start(options: ApplianceOptions): Promise<Appliance> {
+    const { config, hardware, log } = options;
+    const clock = options.clock ?? systemClock;
+    const monotonic = options.monotonic ?? monotonicClock;
+    const startedAtMs = monotonic.now();
+    const store = await StateStore.open(config.stateDir, log);
+    let username: string | undefined;
+    // Handlers are spawned only once the loop runs, by which time `app` is set.
+    let app: AppContext;
+    const bot = new DelegatorBot(config.token, [[perChatId(), (seedTuple) => new TelepiChat(seedTuple, app).run()]], { apiRoot: config.apiRoot, log });
+    const send = (chatId: number, text: string) => bot.sendMessage(chatId, text);
+    const climate = new ClimateService({ sensor: hardware.climate, store, send, clock, log });
+    const ipcam = new IpCam({
+      hardware, store, log, clock: monotonic, lanAddress: options.lanAddress, listenHost: options.listenHost,
+      port: config.stream.port, externalPort: config.stream.externalPort, ttlMs: config.stream.ttlMs,
+      onExpired: async (chatId) => void (await send(chatId, 'The camera link expired and the port is closed. Send /open for a new one.')),
+    });
+    const motion = new MotionWatcher({
+      sensor: hardware.motion, camera: hardware.camera, cooldownMs: config.motionCooldownMs, store, clock: monotonic, log,
+      alert: async (jpeg) => {
+        for (const owner of config.owners) {
+          await bot.sendPhoto(owner, InputFile.fromBuffer(jpeg, 'motion.jpg'), { caption: 'Motion detected' })
+            .catch((error: unknown) => log.warn(`motion photo to ${owner} failed: ${describeError(error)}`));
+        }
+      },
+    });
+    app = {
+      auth: new Authorizer({ owners: config.owners, users: config.users }),
+      climate, ipcam, motion, hardware, log, clock,
+      botUsername: () => username,
+      uptimeMs: () => monotonic.now() - startedAtMs,
+      idleSeconds: options.idleSeconds ?? 600,
+    };
+
+    const me = await getMeWithRetry(bot, log);
+    username = me.username;
+    await bot.setMyCommands(menuCommands()).catch((error: unknown) => log.warn(`could not register the command menu: ${describeError(error)}`));
+    await ipcam.removeStaleMapping();
+    climate.resume();
+    motion.resume();
+    const loop = bot.messageLoop(undefined, options.polling);
+    const appliance = new Appliance(bot, loop, store, climate, ipcam, motion, options);
+    appliance.watch(loop);
+    log.info(`telepi started as @${username ?? me.first_name}: ${store.state.subscriptions.length} report subscription(s) resumed`);
+    return appliance;
+  }
+
+  /** Tells systemd it is ready and feeds its watchdog while the poll loop keeps turning. */
+  private watch(loop: MessageLoop): void {
+    const notifier = this.options.notifier;
+    if (notifier === null || notifier === undefined) return;
+    void notifier.ready();
+    const polling = this.options.polling ?? {};
+    // A poll ends within its timeout plus margin, and a failed one is retried within the backoff cap.
+    const stalledAfterMs = 2 * ((polling.timeoutSeconds ?? 30) * 1000 + (polling.requestMarginMs ?? 10_000) + (polling.backoffCapMs ?? 30_000));
+    this.stopWatchdog = notifier.startWatchdog(() => loop.running && performance.now() - loop.lastActivityAtMs < stalledAfterMs, monotonicClock);
+  }
+
+  /** Stops polling (confirming the offset), closes the camera link and the port, stops reports, flushes state. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    const { log, hardware, notifier } = this.options;
+    void notifier?.stopping();
+    this.stopWatchdog?.();
+    await this.loop.stop();
+    this.climate.stop();
+    this.motion.stop();
+    await this.ipcam.close().catch((error: unknown) => log.warn(`closing the camera link: ${describeError(error)}`));
+    await this.store.flush();
+    await hardware.led?.set(false).catch(() => undefined);
+    await hardware.close().catch((error: unknown) => log.warn(`closing the hardware: ${describeError(error)}`));
+    await this.bot.close();
+    log.info('telepi stopped');
+  }
+}
+
+/** getMe until it works: at boot the network may come up after telepi. A rejected token is final. */
+async function getMeWithRetry(bot: DelegatorBot, log: Logger): Promise<Awaited<ReturnType<DelegatorBot['getMe']>>> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await bot.getMe();
+    } catch (error) {
+      if (error instanceof TelegramError && (error.errorCode === 401 || error.errorCode === 404)) throw error;
+      const delayMs = Math.min(30_000, 1000 * 2 ** attempt);
+      log.warn(`cannot reach the Bot API yet (${describeError(error)}); retrying in ${delayMs / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}

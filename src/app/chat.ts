@@ -1,0 +1,218 @@
+// The per-chat handler: reads each message, checks who sent it, and runs the command. All state it
+// touches lives in the services, so a handler that times out loses nothing.
+
+import type { Message } from '@grammyjs/types';
+import type { Hardware } from '../../hardware/index.js';
+import type { SeedTuple } from '../delegate.js';
+import { flavor, type Msg } from '../glance.js';
+import { ChatHandler } from '../handler.js';
+import { InputFile } from '../inputfile.js';
+import { describeError, type Logger } from '../log.js';
+import type { Authorizer, Role } from './auth.js';
+import type { ClimateService } from './climate.js';
+import { findCommand, helpText, parseText } from './commands.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { formatUptime } from './format.js';
+import type { IpCam } from './ipcam.js';
+import type { MotionWatcher } from './motion.js';
+import type { Clock } from './scheduler.js';
+
+export interface AppContext {
+  auth: Authorizer;
+  climate: ClimateService;
+  ipcam: IpCam;
+  motion: MotionWatcher;
+  hardware: Pick<Hardware, 'camera' | 'climate' | 'problems'>;
+  botUsername: () => string | undefined;
+  uptimeMs: () => number;
+  /** The wall clock, for "next report in". */
+  clock: Pick<Clock, 'now'>;
+  log: Logger;
+  /** Seconds a chat's handler waits for its next message before it ends (and frees its memory). */
+  idleSeconds: number;
+}
+
+const minIntervalMs = 60_000;
+const maxIntervalMs = 24 * 3_600_000;
+const intervalUsage = 'Send /every with an interval from 1m to 24h, like /every 15m, /every 2h or /every 1h30m.';
+
+export class TelepiChat extends ChatHandler {
+  private readonly app: AppContext;
+
+  constructor(seedTuple: SeedTuple, app: AppContext) {
+    super(seedTuple, { timeout: app.idleSeconds });
+    this.app = app;
+  }
+
+  override async run(): Promise<void> {
+    let msg: Msg = this.initialMessage;
+    for (;;) {
+      await this.handle(msg);
+      msg = await this.listener.wait();
+    }
+  }
+
+  private reply(text: string): Promise<unknown> {
+    return this.sender.sendMessage(text);
+  }
+
+  private async handle(msg: Msg): Promise<void> {
+    if (!('message_id' in msg)) {
+      // No inline keyboards here: stop the button's spinner and move on.
+      await this.bot.answerCallbackQuery(msg.id).catch(() => undefined);
+      return;
+    }
+    // Edits and channel posts do not run commands again.
+    if (flavor(msg) !== 'message') return;
+    try {
+      await this.handleMessage(msg);
+    } catch (error) {
+      this.app.log.error(`chat ${this.chatId}: ${describeError(error)}`);
+      await this.reply(`Something went wrong: ${describeError(error)}`).catch(() => undefined);
+    }
+  }
+
+  private async handleMessage(msg: Message): Promise<void> {
+    const { auth } = this.app;
+    const userId = msg.from?.id;
+    const role = auth.roleOf(userId);
+    const isPrivate = msg.chat.type === 'private';
+    const parsed = typeof msg.text === 'string' ? parseText(msg.text, this.app.botUsername()) : undefined;
+    if (parsed?.kind === 'other-bot') return;
+    // In groups the bot speaks only when spoken to with a command.
+    if (!isPrivate && parsed?.kind !== 'command') return;
+    if (role === null) {
+      if (userId !== undefined && auth.shouldSendRefusal(userId)) await this.reply(auth.refusalText(userId));
+      return;
+    }
+    if (parsed === undefined) {
+      await this.reply('I only read text commands, like /now. Send /help for the list.');
+      return;
+    }
+    if (parsed.kind === 'text') {
+      await this.reply(`I don't understand\n\n${helpText(role)}`);
+      return;
+    }
+    const command = findCommand(parsed.name);
+    if (command === undefined) {
+      await this.reply(`I don't understand /${parsed.name}\n\n${helpText(role)}`);
+      return;
+    }
+    if (!auth.may(userId, command.role)) {
+      await this.reply(`Only the owner can use /${command.name}.`);
+      return;
+    }
+    await this.runCommand(command.name, parsed.args, role);
+  }
+
+  private async runCommand(name: string, args: string, role: Role): Promise<void> {
+    const { climate, ipcam, motion } = this.app;
+    switch (name) {
+      case 'help':
+        return void (await this.reply(helpText(role)));
+      case 'now':
+        return void (await this.reply((await climate.reading()).text));
+      case '1m':
+        return this.subscribe(60_000);
+      case '1h':
+        return this.subscribe(3_600_000);
+      case 'every':
+        return this.every(args);
+      case 'cancel':
+        await climate.cancel(this.chatId);
+        return void (await this.reply('OK'));
+      case 'status':
+        return void (await this.reply(await this.status()));
+      case 'open':
+        return this.open();
+      case 'close':
+        return void (await this.reply((await ipcam.close()) ? 'Port closed' : 'Port closed (the camera link was not open)'));
+      case 'photo':
+        return this.photo();
+      case 'motion':
+        return this.motion(args, motion);
+    }
+  }
+
+  private async every(args: string): Promise<void> {
+    let intervalMs: number;
+    try {
+      intervalMs = parseDuration(args);
+    } catch {
+      await this.reply(args === '' ? intervalUsage : `"${args}" is not an interval. ${intervalUsage}`);
+      return;
+    }
+    if (intervalMs < minIntervalMs || intervalMs > maxIntervalMs) {
+      await this.reply(`${formatDuration(intervalMs)} is out of range. ${intervalUsage}`);
+      return;
+    }
+    await this.subscribe(intervalMs);
+  }
+
+  /** Reports now, then every interval: the reading first, so the chat sees at once what it will get. */
+  private async subscribe(intervalMs: number): Promise<void> {
+    const reading = await this.app.climate.reading();
+    await this.app.climate.subscribe(this.chatId, intervalMs);
+    await this.reply(`${reading.text}\nI will report every ${formatDuration(intervalMs)}. /cancel stops it.`);
+  }
+
+  private async open(): Promise<void> {
+    let link;
+    try {
+      link = await this.app.ipcam.open(this.chatId);
+    } catch (error) {
+      await this.reply(`Camera unavailable: ${describeError(error)}`);
+      return;
+    }
+    const ttl = formatDuration(link.ttlMs);
+    const warning = `It is plain HTTP: anyone who sees the link can watch until it expires in ${ttl}. /close ends it now.`;
+    if (link.public) await this.reply(`Camera link, valid for ${ttl}:\n${link.url}\n\n${warning}`);
+    else await this.reply(`Only a LAN link: ${link.note}. It works on your home network:\n${link.url}\n\n${warning}`);
+  }
+
+  private async photo(): Promise<void> {
+    await this.sender.sendChatAction('upload_photo').catch(() => undefined);
+    let jpeg: Buffer;
+    try {
+      jpeg = await this.app.ipcam.photo();
+    } catch (error) {
+      await this.reply(`Camera unavailable: ${describeError(error)}`);
+      return;
+    }
+    await this.sender.sendPhoto(InputFile.fromBuffer(jpeg, 'telepi.jpg'));
+  }
+
+  private async motion(args: string, motion: MotionWatcher): Promise<void> {
+    const choice = args.toLowerCase();
+    if (choice !== 'on' && choice !== 'off') {
+      await this.reply(`Motion alerts are ${motion.enabled ? 'on' : 'off'}. Send /motion on or /motion off.`);
+      return;
+    }
+    if (!(await motion.setEnabled(choice === 'on'))) {
+      await this.reply('No motion sensor: wire a PIR sensor and set PIR_GPIO to its BCM line number.');
+      return;
+    }
+    await this.reply(choice === 'on' ? 'Motion alerts on: I will send a photo when something moves.' : 'Motion alerts off.');
+  }
+
+  private async status(): Promise<string> {
+    const { climate, ipcam, motion, hardware, clock } = this.app;
+    const sub = climate.subscription(this.chatId);
+    const next = climate.scheduler.nextFireMs(this.chatId);
+    const reports = sub === undefined
+      ? 'off'
+      : `every ${formatDuration(sub.intervalMs)}${next === undefined ? '' : `, next in ${formatDuration(Math.max(0, next - clock.now()))}`}`;
+    const reading = await climate.reading();
+    const cam = ipcam.status;
+    const lines = [
+      `Reports: ${reports}`,
+      `Sensor: ${hardware.climate.description}: ${reading.ok ? reading.text : `unavailable (${reading.reason})`}`,
+      `Camera: ${hardware.camera.description}`,
+      `Stream: ${cam.open ? `open (${cam.public ? 'public' : 'LAN'} link), ${formatDuration(cam.remainingMs)} left` : 'closed'}`,
+      `Motion alerts: ${motion.available ? (motion.enabled ? 'on' : 'off') : 'no PIR sensor'}`,
+      `Uptime: ${formatUptime(this.app.uptimeMs())}`,
+    ];
+    for (const problem of hardware.problems) lines.push(`Problem: ${problem}`);
+    return lines.join('\n');
+  }
+}

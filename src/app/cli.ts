@@ -1,0 +1,102 @@
+// The `telepi` command: run | doctor | demo | read | snap FILE. Every subcommand is loaded on demand,
+// so `telepi read` never loads the bot and `telepi run` never loads the demo.
+
+import { createLogger } from '../log.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+
+const usage = `Usage: telepi [command]
+  run          run the bot (the default when TELEGRAM_BOT_TOKEN is set)
+  doctor       check the token, sensor, camera, GPIO, UPnP and state directory, and say what to fix
+  demo [CMD…]  try telepi with no Pi and no token: a local Bot API emulator and simulated hardware
+               (the default without TELEGRAM_BOT_TOKEN); commands given as arguments run, then it exits
+  read         one climate reading, as JSON
+  snap FILE    take a photo and save it to FILE
+Configuration is read from the environment (see README.md); under systemd from /etc/telepi/telepi.env.`;
+
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const stdio: CliIo = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+/** Runs one subcommand and resolves with the process's exit code. */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, io: CliIo = stdio): Promise<number> {
+  const [given, ...rest] = argv;
+  const command = given ?? (env.TELEGRAM_BOT_TOKEN ? 'run' : 'demo');
+  if (given === undefined && command === 'demo') io.err('TELEGRAM_BOT_TOKEN is not set: starting the demo (a local emulator and simulated hardware).');
+  try {
+    switch (command) {
+      case 'run':
+        return await (await import('./run.js')).run(loadConfig(env), env, io);
+      case 'doctor':
+        return await (await import('./doctor.js')).runDoctor(env, io);
+      case 'demo':
+        return await (await import('./demo.js')).runDemo(rest, env, io);
+      case 'read':
+        return await read(loadConfig(env, { requireBot: false }), env, io);
+      case 'snap':
+        return await snap(rest[0], loadConfig(env, { requireBot: false }), env, io);
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(usage);
+        return 0;
+      default:
+        io.err(`telepi: unknown command "${command}"\n${usage}`);
+        return 64;
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.err(error.message);
+      return error.exitCode;
+    }
+    throw error;
+  }
+}
+
+async function openHardware(config: Config, env: NodeJS.ProcessEnv) {
+  const { createHardware } = await import('../../hardware/index.js');
+  return createHardware({
+    kind: config.hardware,
+    bme280: config.bme280,
+    env,
+    log: createLogger({ level: config.logLevel }).info,
+  });
+}
+
+async function read(config: Config, env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  const hardware = await openHardware(config, env);
+  try {
+    io.out(JSON.stringify(await hardware.climate.read()));
+    return 0;
+  } catch (error) {
+    io.err(`telepi read: ${hardware.climate.description}: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    await hardware.close();
+  }
+}
+
+async function snap(file: string | undefined, config: Config, env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  if (file === undefined) {
+    io.err('Usage: telepi snap FILE');
+    return 64;
+  }
+  const { writeFile } = await import('node:fs/promises');
+  const hardware = await openHardware(config, env);
+  try {
+    const jpeg = await hardware.camera.capture();
+    await writeFile(file, jpeg);
+    io.out(`saved ${jpeg.length} bytes to ${file}`);
+    return 0;
+  } catch (error) {
+    io.err(`telepi snap: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    await hardware.close();
+  }
+}

@@ -1,0 +1,107 @@
+// The indoor climate monitor: readings on demand, and per-chat reports on a schedule that survives
+// restarts. A failing sensor is reported once per chat, and again when it works.
+
+import type { ClimateSensor } from '../../hardware/types.js';
+import { TelegramError } from '../errors.js';
+import { describeError, type Logger } from '../log.js';
+import { formatReading } from './format.js';
+import { ReportScheduler, type Clock } from './scheduler.js';
+import type { StateStore, Subscription } from './state.js';
+
+export interface ClimateServiceOptions {
+  sensor: ClimateSensor;
+  store: StateStore;
+  /** Sends a text to a chat (the bot's sendMessage). */
+  send: (chatId: number, text: string) => Promise<unknown>;
+  clock: Clock;
+  log: Logger;
+}
+
+export type ReadingText = { ok: true; text: string } | { ok: false; text: string; reason: string };
+
+export class ClimateService {
+  readonly scheduler: ReportScheduler;
+  /** The outcome of the last read, for /status. */
+  lastOutcome: ReadingText | undefined;
+  private readonly failedChats = new Set<number>();
+
+  constructor(private readonly options: ClimateServiceOptions) {
+    this.scheduler = new ReportScheduler({ clock: options.clock, log: options.log, onReport: (chatId) => this.report(chatId) });
+  }
+
+  /** Reads the sensor once: the reply to /now, e.g. `21.4°C  45.2%  1,013.2hPa`. */
+  async reading(): Promise<ReadingText> {
+    let outcome: ReadingText;
+    try {
+      outcome = { ok: true, text: formatReading(await this.options.sensor.read()) };
+    } catch (error) {
+      const reason = describeError(error);
+      outcome = { ok: false, text: `Sensor unavailable: ${reason}`, reason };
+    }
+    this.lastOutcome = outcome;
+    return outcome;
+  }
+
+  /** Schedules every subscription the state file holds, in its original phase. */
+  resume(): void {
+    for (const sub of this.options.store.state.subscriptions) this.scheduler.schedule(sub);
+  }
+
+  subscription(chatId: number): Subscription | undefined {
+    return this.scheduler.get(chatId);
+  }
+
+  /** Reports to `chatId` every `intervalMs` from now on, persisted before it is scheduled. */
+  async subscribe(chatId: number, intervalMs: number): Promise<void> {
+    const sub: Subscription = { chatId, intervalMs, anchorMs: this.options.clock.now() };
+    await this.options.store.update((state) => {
+      state.subscriptions = [...state.subscriptions.filter((s) => s.chatId !== chatId), sub];
+    });
+    this.scheduler.schedule(sub);
+  }
+
+  /** Stops this chat's reports; false when it had none. */
+  async cancel(chatId: number): Promise<boolean> {
+    const had = this.scheduler.cancel(chatId);
+    this.failedChats.delete(chatId);
+    if (this.options.store.state.subscriptions.some((s) => s.chatId === chatId)) {
+      await this.options.store.update((state) => {
+        state.subscriptions = state.subscriptions.filter((s) => s.chatId !== chatId);
+      });
+      return true;
+    }
+    return had;
+  }
+
+  /** One scheduled report: the reading, or the sensor's failure said once until it recovers. */
+  async report(chatId: number): Promise<void> {
+    const outcome = await this.reading();
+    let text: string | undefined;
+    if (outcome.ok) {
+      text = this.failedChats.delete(chatId) ? `Sensor is back. ${outcome.text}` : outcome.text;
+    } else if (!this.failedChats.has(chatId)) {
+      this.failedChats.add(chatId);
+      text = `${outcome.text}\nI will tell you when it works again.`;
+    }
+    if (text === undefined) return;
+    try {
+      await this.options.send(chatId, text);
+    } catch (error) {
+      if (chatIsGone(error)) {
+        this.options.log.info(`chat ${chatId} blocked the bot or is gone: its reports are cancelled`);
+        await this.cancel(chatId);
+        return;
+      }
+      this.options.log.warn(`report to chat ${chatId} failed: ${describeError(error)}`);
+    }
+  }
+
+  stop(): void {
+    this.scheduler.stop();
+  }
+}
+
+/** 403 (the user blocked the bot, or it left the group) and "chat not found" will not heal by retrying. */
+function chatIsGone(error: unknown): boolean {
+  return error instanceof TelegramError && (error.errorCode === 403 || /chat not found/i.test(error.description));
+}
