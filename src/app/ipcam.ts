@@ -107,11 +107,11 @@ export class IpCam {
     let mapped = false;
     try {
       await hardware.stream.start();
-      await server.listen(this.options.port, this.options.listenHost ?? '0.0.0.0');
+      const boundPort = await server.listen(this.options.port, this.options.listenHost ?? '0.0.0.0');
       const token = randomBytes(24).toString('base64url'); // 192 bits
       const expiresAtMs = clock.now() + ttlMs;
       server.setAccess({ token, expiresAtMs });
-      const route = await this.route();
+      const route = await this.route(boundPort);
       mapped = route.mapped;
       const link: OpenLink = { url: `http://${route.host}:${route.port}/?token=${token}`, public: route.note === null, note: route.note, ttlMs };
       const timer = clock.setTimeout(() => void this.expire(), ttlMs);
@@ -128,8 +128,8 @@ export class IpCam {
   }
 
   /** Where the link points: the router's external address when UPnP works and it is public, else the LAN. */
-  private async route(): Promise<{ host: string; port: number; note: string | null; mapped: boolean }> {
-    const { port, externalPort, ttlMs } = this.options;
+  private async route(port: number): Promise<{ host: string; port: number; note: string | null; mapped: boolean }> {
+    const { externalPort, ttlMs } = this.options;
     const mapper = this.options.hardware.portMapper;
     const lan = () => ({ host: this.options.lanAddress?.() ?? lanAddress() ?? '127.0.0.1', port });
     if (mapper === null) return { ...lan(), note: 'port mapping is not available here', mapped: false };
