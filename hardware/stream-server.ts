@@ -161,10 +161,13 @@ function tokensMatch(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/** /alive answers this 1×1 GIF: the viewer page probes it to notice a link closed under it. */
+const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+
 /** Delayed 403s held open at most; beyond this a flood of wrong tokens is simply disconnected. */
 const MAX_DELAYED_DENIALS = 64;
 
-/** The IP cam's HTTP side: GET /stream, /snapshot.jpg and / (the viewer page), each needing the token. */
+/** The IP cam's HTTP side: GET /stream, /snapshot.jpg, /alive and / (the viewer page), each needing the token. */
 export class StreamServer {
   private readonly server: Server;
   private readonly source: FrameSource;
@@ -267,7 +270,7 @@ export class StreamServer {
     if (!URL.canParse(req.url ?? '/', 'http://localhost')) return this.send(res, 400, 'bad request\n');
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = url.pathname;
-    if (!(route === '/stream' || route === '/snapshot.jpg' || (route === '/' && this.options.renderPage))) {
+    if (!(route === '/stream' || route === '/snapshot.jpg' || route === '/alive' || (route === '/' && this.options.renderPage))) {
       return this.send(res, 404, 'not found\n');
     }
     const address = req.socket.remoteAddress ?? 'unknown';
@@ -278,6 +281,7 @@ export class StreamServer {
     this.throttle.succeed(address);
     if (route === '/stream') return this.serveStream(res, address);
     if (route === '/snapshot.jpg') return void this.serveSnapshot(res);
+    if (route === '/alive') return void res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': 'image/gif' }).end(PIXEL);
     return this.servePage(res, token);
   }
 

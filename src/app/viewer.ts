@@ -23,7 +23,14 @@ function fail(text) {
   problem.textContent = text;
   problem.hidden = false;
 }
-stream.addEventListener('error', () => fail('The stream is not available: the link has expired or was closed. Send /open to the bot for a new link.'));
+const gone = 'The stream is not available: the link has expired or was closed. Send /open to the bot for a new link.';
+stream.addEventListener('error', () => fail(gone));
+// An MJPEG image just freezes when its stream ends: probe the link so a /close shows up here too.
+const probe = setInterval(() => {
+  const image = new Image();
+  image.onerror = () => { clearInterval(probe); fail(gone); };
+  image.src = '/alive?' + stream.src.split('?')[1] + '&t=' + Date.now();
+}, 5000);
 if (left.dataset.remainingMs !== '') {
   const endsAt = Date.now() + remaining;
   const show = () => {
