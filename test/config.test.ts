@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, describeConfig, loadConfig, type LoadConfigOptions } from '../src/app/config.js';
 
-const token = '123456789:AAEabcdefghijklmnopqrstuvwxyz_-0123';
+const token = '1234567:AAEabcdefghijklmnopqrstuvwxyz_-0123';
 const minimal = { TELEGRAM_BOT_TOKEN: token, TELEPI_OWNERS: '111' };
 
 // A filesystem where nothing is writable: the state dir falls back to the user's.

@@ -7,7 +7,7 @@ import { memoryLogger, type Logger } from '../src/log.js';
 import type { MessageLoop, PollingOptions } from '../src/polling.js';
 
 /** A distinctive token: tests assert it never appears in logs or error texts. */
-export const TOKEN = '987654321:AAH-distinctive_TOKEN_x1Y2z3W4v5U6t7S8r9';
+export const TOKEN = '9876543:AAH-distinctive_TOKEN_x1Y2z3W4v5U6t7S8r9';
 
 /** Polling fast enough for tests: faults recover in tens of milliseconds. */
 export const fastPolling: PollingOptions = {

@@ -35,7 +35,7 @@ function fakeSpawn(options: { exitCode?: number; hold?: boolean; error?: Error }
 const systemdEnv = {
   NOTIFY_SOCKET: '/run/systemd/notify',
   PATH: '/usr/bin:/bin',
-  TELEGRAM_BOT_TOKEN: '123456789:AAEabcdefghijklmnopqrstuvwxyz_-0123',
+  TELEGRAM_BOT_TOKEN: '1234567:AAEabcdefghijklmnopqrstuvwxyz_-0123',
   WATCHDOG_USEC: '20000000',
 };
 

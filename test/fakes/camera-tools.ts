@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 export const FAKE_BIN = fileURLToPath(new URL('./bin/', import.meta.url));
 
 /** A token-shaped secret the parent has in its environment; no child may see it. */
-export const PARENT_TOKEN = '123456789:AAHfakeTokenThatMustNeverReachAChild0';
+export const PARENT_TOKEN = '1234567:AAHfakeTokenThatMustNeverReachAChild0';
 
 export type FakeTool = 'rpicam-still' | 'libcamera-still' | 'raspistill' | 'rpicam-vid' | 'raspivid';
 
