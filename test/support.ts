@@ -36,6 +36,9 @@ export async function harness(t: TestContext, options: EmulatorOptions = {}): Pr
     await Promise.all(loops.map((l) => l.stop({ deadlineMs: 200 })));
     await Promise.all(bots.map((b) => b.close()));
     await emu.close();
+    // Across every test that uses the harness: the token never reaches a log line.
+    const leaks = log.lines.filter((line) => line.includes(TOKEN) || line.includes(TOKEN.split(':')[1] as string));
+    if (leaks.length > 0) throw new Error(`the token reached the log: ${leaks.length} line(s)`);
   });
   return {
     emu,
