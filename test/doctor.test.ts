@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,10 +167,22 @@ describe('the settings file', () => {
     assert.doesNotMatch(output, /Reading the settings/);
   });
 
-  test('an unreadable file says to run with sudo', { skip: process.getuid?.() === 0 ? 'root reads any file' : false }, async () => {
-    const file = join(await tempDir(), 'telepi.env');
+  test('an unreadable file says to run with sudo', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'telepi.env');
     await writeFile(file, 'TELEPI_OWNERS=42\n', { mode: 0o000 });
-    const { code, output } = await doctor({}, { envFile: file });
+    await chmod(dir, 0o777); // nobody's HOME and TMPDIR too (tsx keeps its cache there)
+    // Root reads any file, so as root the doctor runs as nobody, the way a plain user would meet it.
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const script = `const { runDoctor } = await import(${JSON.stringify(new URL('../src/app/doctor.ts', import.meta.url).href)});
+      const lines = []; const io = { out: (t) => lines.push(t), err: (t) => lines.push(t) };
+      const code = await runDoctor({ PATH: process.env.PATH }, io, { envFile: ${JSON.stringify(file)}, apiTimeoutMs: 1 });
+      process.stdout.write(JSON.stringify({ code, output: lines.join('\\n') }));`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      ...asNobody, cwd: process.cwd(), encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH, HOME: dir, TMPDIR: dir },
+    });
+    assert.equal(child.status, 0, child.stderr);
+    const { code, output } = JSON.parse(child.stdout) as { code: number; output: string };
     assert.equal(code, 78);
     assert.match(output, new RegExp(`^✗ settings file: cannot read ${file} \\(permission denied\\) → run with sudo to read ${file}`, 'm'));
   });
