@@ -21,7 +21,11 @@ export type DelegationPattern = readonly [seedFn: SeedFn, factory: DelegateFacto
 interface LiveDelegate {
   settled: boolean;
   listeners: Listener[];
+  /** Called once it settles, with the messages its listeners had queued but no wait had read. */
+  onSettled?: (unread: Msg[]) => void;
 }
+
+type PatternState = { seedFn: SeedFn; factory: DelegateFactory; live: Map<number | string, LiveDelegate> };
 
 /** A delegate is alive until it settles, or once every listener it made has timed out. */
 function isAlive(delegate: LiveDelegate): boolean {
@@ -29,7 +33,7 @@ function isAlive(delegate: LiveDelegate): boolean {
 }
 
 export class DelegatorBot extends SpeakerBot {
-  private readonly patterns: ReadonlyArray<{ seedFn: SeedFn; factory: DelegateFactory; live: Map<number | string, LiveDelegate> }>;
+  private readonly patterns: ReadonlyArray<PatternState>;
   private spawning: LiveDelegate | undefined;
 
   constructor(token: string, patterns: ReadonlyArray<DelegationPattern>, options?: BotOptions) {
@@ -55,17 +59,23 @@ export class DelegatorBot extends SpeakerBot {
       }
       const key = seed as number | string;
       const current = pattern.live.get(key);
-      if (current !== undefined && isAlive(current)) continue;
-      const spawned = this.spawn(pattern.factory, msg, key);
-      if (spawned === undefined) continue;
-      pattern.live.set(key, spawned);
-      const forget = () => {
-        if (pattern.live.get(key) === spawned) pattern.live.delete(key);
-      };
-      if (spawned.settled) forget();
-      else this.onSettled.set(spawned, forget);
+      if (current === undefined || !isAlive(current)) this.spawnFor(pattern, key, msg, []);
     }
     return undefined;
+  }
+
+  /** Spawns the delegate of `key`, handing it `queued` messages as if they had come after `msg`. */
+  private spawnFor(pattern: PatternState, key: number | string, msg: Msg, queued: readonly Msg[]): void {
+    const spawned = this.spawn(pattern.factory, msg, key);
+    if (spawned === undefined) return;
+    for (const later of queued) for (const listener of spawned.listeners) listener.deliver(later);
+    pattern.live.set(key, spawned);
+    spawned.onSettled = (unread) => {
+      if (pattern.live.get(key) === spawned) pattern.live.delete(key);
+      // A handler that failed while messages waited for it: a new one gets them, in order.
+      const [next, ...rest] = unread;
+      if (next !== undefined && !this.mic.stopped && !pattern.live.has(key)) this.spawnFor(pattern, key, next, rest);
+    };
   }
 
   override createListener(timeout?: number): Listener {
@@ -78,8 +88,6 @@ export class DelegatorBot extends SpeakerBot {
   get delegateCount(): number {
     return this.patterns.reduce((sum, p) => sum + p.live.size, 0);
   }
-
-  private readonly onSettled = new WeakMap<LiveDelegate, () => void>();
 
   private spawn(factory: DelegateFactory, msg: Msg, seed: Seed): LiveDelegate | undefined {
     const delegate: LiveDelegate = { settled: false, listeners: [] };
@@ -96,8 +104,9 @@ export class DelegatorBot extends SpeakerBot {
     const promise = Promise.resolve(task);
     const settle = () => {
       delegate.settled = true;
+      const unread = new Set(delegate.listeners.flatMap((listener) => listener.drain()));
       for (const listener of delegate.listeners) listener.close(new LoopStopped());
-      this.onSettled.get(delegate)?.();
+      delegate.onSettled?.([...unread]);
     };
     this.track(
       promise.then(settle, (error: unknown) => {

@@ -12,7 +12,11 @@ export type Handler = (msg: Msg) => unknown;
 export interface PollingOptions {
   /** Long-poll timeout sent to getUpdates, in seconds. */
   timeoutSeconds?: number;
-  /** Added to the long-poll timeout to make the client-side timeout of each getUpdates, in ms. */
+  /**
+   * Added to the long-poll timeout to make the client-side timeout of each getUpdates, in ms. Keep it
+   * at 1000 or more in production: undici checks its timers about every 500 ms, so a smaller margin
+   * may cut a healthy poll (harmlessly: it is retried, nothing is lost).
+   */
   requestMarginMs?: number;
   /** Updates per getUpdates, 1–100. */
   limit?: number;

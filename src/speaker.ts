@@ -104,6 +104,14 @@ export class Listener {
     this.queue.push(msg);
   }
 
+  /** Takes the messages queued for this listener that no wait has read yet. */
+  drain(): Msg[] {
+    const unread = this.queue.slice(this.head);
+    this.queue = [];
+    this.head = 0;
+    return unread;
+  }
+
   /** Rejects a pending wait with `error` and stops receiving messages. */
   close(error: Error = new LoopStopped()): void {
     this.detach();

@@ -178,3 +178,27 @@ test('a delegate factory that throws is logged and later messages still work', a
   await eventually(() => calls === 2);
   assert.ok(h.log.lines.some((l) => l.includes('factory broke')));
 });
+
+test('messages queued for a handler that fails go to a new handler for the chat, in order', async (t) => {
+  const h = await harness(t);
+  const seen: string[] = [];
+  let handlers = 0;
+  class Fragile extends ChatHandler {
+    override async run() {
+      const id = ++handlers;
+      seen.push(`${id}:${textOf(this.initialMessage)}`);
+      // The first handler is slow on its first message, then fails, with later messages queued.
+      if (id === 1) {
+        await new Promise((r) => setTimeout(r, 100));
+        throw new Error('handler bug');
+      }
+      for (;;) seen.push(`${id}:${textOf(await this.listener.wait())}`);
+    }
+  }
+  const bot = new DelegatorBot(TOKEN, [[perChatId(), createRun(Fragile)]], { apiRoot: h.emu.apiRoot, log: h.log });
+  h.loop(bot, undefined, { stopDeadlineMs: 50 });
+  for (const text of ['a', 'b', 'c', 'd']) h.emu.pushText(text, { chatId: 5 });
+  await eventually(() => seen.length === 4);
+  assert.deepEqual(seen, ['1:a', '2:b', '2:c', '2:d']);
+  assert.ok(h.log.lines.some((l) => l.includes('handler bug')));
+});
