@@ -72,7 +72,7 @@ test('in a browser the page counts down, and shows a message when the stream is 
       if (url.pathname === '/') {
         response.setHeader('content-type', 'text/html; charset=utf-8');
         response.end(renderViewerPage({ token, remainingMs: 125_400 }));
-      } else if (url.pathname === '/stream' && streamAllowed && url.searchParams.get('token') === token) {
+      } else if ((url.pathname === '/stream' || url.pathname === '/alive') && streamAllowed && url.searchParams.get('token') === token) {
         response.setHeader('content-type', 'image/gif');
         response.end(gif);
       } else {

@@ -18,7 +18,12 @@ const left = document.getElementById('left');
 const stream = document.getElementById('stream');
 const problem = document.getElementById('problem');
 const remaining = Number(left.dataset.remainingMs);
+let ended = false;
+// The first reason the stream ended is the one shown; a probe answered late must not overwrite it.
 function fail(text) {
+  if (ended) return;
+  ended = true;
+  clearInterval(probe);
   stream.hidden = true;
   problem.textContent = text;
   problem.hidden = false;
@@ -28,7 +33,7 @@ stream.addEventListener('error', () => fail(gone));
 // An MJPEG image just freezes when its stream ends: probe the link so a /close shows up here too.
 const probe = setInterval(() => {
   const image = new Image();
-  image.onerror = () => { clearInterval(probe); fail(gone); };
+  image.onerror = () => fail(gone);
   image.src = '/alive?' + stream.src.split('?')[1] + '&t=' + Date.now();
 }, 5000);
 if (left.dataset.remainingMs !== '') {
