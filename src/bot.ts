@@ -179,6 +179,14 @@ export class Bot {
     );
   }
 
+  /**
+   * Work handed out and not yet done: the message loop stops fetching while it is high, so a burst
+   * waits on the server (unconfirmed, safe) instead of in memory. For a Bot, its running handlers.
+   */
+  get backlog(): number {
+    return this.running.size;
+  }
+
   /** The handlers and delegates still running. */
   get runningTasks(): ReadonlySet<Promise<unknown>> {
     return this.running;

@@ -25,6 +25,12 @@ export interface PollingOptions {
   /** Exponential backoff after a fault: the first delay and the cap, in ms. */
   backoffInitialMs?: number;
   backoffCapMs?: number;
+  /**
+   * Stop fetching while this many updates wait for their handlers (`bot.backlog`), until half are
+   * done; after `backlogWaitMs` it fetches anyway, so one stuck handler cannot stall every chat.
+   */
+  maxBacklog?: number;
+  backlogWaitMs?: number;
   /** How long stop() waits for running handlers, in ms. */
   stopDeadlineMs?: number;
   /** Random numbers in [0, 1) for the backoff jitter (seedable in tests). */
@@ -94,6 +100,8 @@ export class MessageLoop {
       backoffInitialMs: options.backoffInitialMs ?? 500,
       backoffCapMs: options.backoffCapMs ?? 30_000,
       stopDeadlineMs: options.stopDeadlineMs ?? 5_000,
+      maxBacklog: options.maxBacklog ?? 1000,
+      backlogWaitMs: options.backlogWaitMs ?? 30_000,
       random: options.random ?? Math.random,
     };
     bot.onLoopStart();
@@ -110,6 +118,7 @@ export class MessageLoop {
     let attempt = 0;
     const { timeoutSeconds, requestMarginMs, limit, allowedUpdates } = this.options;
     while (!this.stopping) {
+      if (this.bot.backlog >= this.options.maxBacklog) await this.waitForBacklog();
       let updates: Update[];
       try {
         const sent = this.offset;
@@ -136,6 +145,20 @@ export class MessageLoop {
       attempt = 0;
       this.lastPollAtMs = this.lastActivityAtMs = performance.now();
       for (const update of updates) this.dispatch(update);
+    }
+  }
+
+  /** Waits until the handlers have caught up with half the backlog, or backlogWaitMs has passed. */
+  private async waitForBacklog(): Promise<void> {
+    const { maxBacklog, backlogWaitMs } = this.options;
+    const started = performance.now();
+    this.log.debug(`${this.bot.backlog} updates wait for their handlers: pausing getUpdates`);
+    while (!this.stopping && this.bot.backlog > maxBacklog / 2) {
+      if (performance.now() - started > backlogWaitMs) {
+        this.log.warn(`${this.bot.backlog} updates still wait for their handlers after ${backlogWaitMs} ms: fetching more anyway`);
+        return;
+      }
+      await this.sleep(5);
     }
   }
 

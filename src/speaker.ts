@@ -33,8 +33,11 @@ interface Waiter {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-/** Messages kept for a listener that is busy between waits; beyond this the oldest are dropped. */
-const maxQueued = 1000;
+/**
+ * Messages kept for one listener that is busy between waits. The message loop stops fetching long
+ * before this (see `maxBacklog`); only a handler that never waits again reaches it, and loses the oldest.
+ */
+const maxQueued = 10_000;
 
 export class Listener {
   /** Seconds a wait() may last before it rejects with WaitTooLong; 0 or undefined waits forever. */
@@ -100,7 +103,12 @@ export class Listener {
       waiter.resolve(msg);
       return;
     }
-    if (this.queue.length - this.head >= maxQueued) this.head++;
+    if (this.queue.length - this.head >= maxQueued) {
+      this.head++;
+      this.mic.dropped++;
+    } else {
+      this.mic.queued++;
+    }
     this.queue.push(msg);
   }
 
@@ -109,14 +117,14 @@ export class Listener {
     const unread = this.queue.slice(this.head);
     this.queue = [];
     this.head = 0;
+    this.mic.queued -= unread.length;
     return unread;
   }
 
   /** Rejects a pending wait with `error` and stops receiving messages. */
   close(error: Error = new LoopStopped()): void {
     this.detach();
-    this.queue = [];
-    this.head = 0;
+    this.drain();
     const waiter = this.waiter;
     this.waiter = undefined;
     if (waiter !== undefined) {
@@ -127,6 +135,7 @@ export class Listener {
 
   private take(): Msg {
     const msg = this.queue[this.head++] as Msg;
+    this.mic.queued--;
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
@@ -150,6 +159,10 @@ export class Listener {
 /** Broadcasts each message to the listeners attached to it. */
 export class Microphone {
   stopped = false;
+  /** Messages delivered to listeners and not yet read by a wait. */
+  queued = 0;
+  /** Messages a listener dropped because its handler never read them (see maxQueued). */
+  dropped = 0;
   private readonly everywhere = new Set<Listener>();
   private readonly byChat = new Map<number, Set<Listener>>();
 
@@ -213,6 +226,11 @@ export class SpeakerBot extends Bot {
   override handle(msg: Msg): unknown {
     this.mic.send(msg);
     return undefined;
+  }
+
+  /** Messages waiting in listeners for their handlers. */
+  override get backlog(): number {
+    return this.mic.queued;
   }
 
   override onLoopStart(): void {

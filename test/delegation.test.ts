@@ -202,3 +202,29 @@ test('messages queued for a handler that fails go to a new handler for the chat,
   assert.deepEqual(seen, ['1:a', '2:b', '2:c', '2:d']);
   assert.ok(h.log.lines.some((l) => l.includes('handler bug')));
 });
+
+test('a burst to one busy chat waits on the server, not in memory, and nothing is lost', async (t) => {
+  const h = await harness(t);
+  const seen: string[] = [];
+  class Busy extends ChatHandler {
+    override async run() {
+      seen.push(textOf(this.initialMessage));
+      for (;;) {
+        const msg = await this.listener.wait();
+        await new Promise((r) => setImmediate(r));
+        seen.push(textOf(msg));
+      }
+    }
+  }
+  const bot = new DelegatorBot(TOKEN, [[perChatId(), createRun(Busy)]], { apiRoot: h.emu.apiRoot, log: h.log });
+  h.loop(bot, undefined, { maxBacklog: 200, stopDeadlineMs: 50 });
+  const expected = Array.from({ length: 3000 }, (_, i) => `m${i}`);
+  for (const text of expected) h.emu.pushText(text, { chatId: 1 });
+  let maxQueued = 0;
+  const sampler = setInterval(() => (maxQueued = Math.max(maxQueued, bot.mic.queued)), 1);
+  t.after(() => clearInterval(sampler));
+  await eventually(() => seen.length === expected.length, 20_000);
+  assert.deepEqual(seen, expected);
+  assert.equal(bot.mic.dropped, 0);
+  assert.ok(maxQueued <= 200 + 100, `at most the backlog plus one batch waited in memory (saw ${maxQueued})`);
+});
