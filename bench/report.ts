@@ -48,6 +48,7 @@ function summary(results: Results, id: Id) {
     peakMb: mb(median(many.map((r) => r.peakRss))),
     startupMs: median(all.map((r) => r.startupMs)),
     emulatorCpu: median(many.map((r) => r.emulatorCpuShare)),
+    emulatorUs: median(many.map((r) => r.emulatorCpuUsPerUpdate)),
     lost: (runs: ThroughputRun[]) => Math.max(0, ...runs.map((r) => results.workloads.updates - r.replies)),
   };
 }
@@ -72,7 +73,11 @@ export function renderMarkdown(results: Results): string {
   const row = (label: string, cell: (id: Id) => string, target: string, verdict: string): string =>
     `| ${label} | ${ids.map(cell).join(' | ')} | ${target} | ${verdict} |`;
 
-  const bestPeerRate = Math.max(...peers.map((id) => get(id).rateMany).filter(Number.isFinite));
+  // Throughput verdicts pair the runs of one round (seconds apart), which cancels most of the drift in load.
+  const best = (ids: Id[], round: number): number => Math.max(...ids.map((id) => get(id).many[round]?.updatesPerSecond ?? 0));
+  const ratio = (a: Id[], b: Id[]): number => median(t.many.map((_, r) => best(a, r) / best(b, r)));
+  const vsBestPeer = ratio(['telepi'], peers);
+  const vsBare = ratio(['telepi'], ['bare']);
   const leanestIdle = Math.min(...peers.map((id) => get(id).idleMb));
   const fastestStart = Math.min(...peers.map((id) => get(id).startupMs));
   const uploadCell = (id: Id): string => {
@@ -93,7 +98,7 @@ export function renderMarkdown(results: Results): string {
     `|---|${ids.map(() => '---:').join('|')}|---|:-:|`,
     row(`updates/s with replies, 1 chat`, (id) => rateCell(id, 'one'), '—', ''),
     row(`updates/s with replies, 1,000 chats`, (id) => rateCell(id, 'many'),
-      '≥ 1.5× best peer, ≥ 0.8× bare', mark(t.rateMany >= 1.5 * bestPeerRate && t.rateMany >= 0.8 * bare.rateMany)),
+      '≥ 1.5× best peer, ≥ 0.8× bare ³', mark(vsBestPeer >= 1.5 && vsBare >= 0.8)),
     row('replies in update order per chat (1 chat / 1,000 chats)', (id) => `${mark(get(id).orderOne)} / ${mark(get(id).orderMany)}`, 'kept', mark(t.orderOne && t.orderMany)),
     row('CPU per update, 1 chat', (id) => withRatio(get(id).cpuOne, base.cpuOne, 0, ' µs'), '—', ''),
     row('CPU per update, 1,000 chats', (id) => withRatio(get(id).cpuMany, base.cpuMany, 0, ' µs'), '≤ 1.5× bare', mark(t.cpuMany <= 1.5 * bare.cpuMany)),
@@ -101,7 +106,7 @@ export function renderMarkdown(results: Results): string {
     row('peak RSS, 1,000 chats', (id) => withRatio(get(id).peakMb, base.peakMb, 1, ' MB'), '—', ''),
     row('start-up, spawn to first getUpdates', (id) => withRatio(get(id).startupMs, base.startupMs, 0, ' ms'), '≤ fastest peer', mark(t.startupMs <= fastestStart)),
     row('20 MB sendDocument from a stream: peak RSS growth, time', uploadCell, '< 10 MB', mark(uploadOk)),
-    row('emulator (bench process) CPU during the 1,000-chat run', (id) => `${fmt(get(id).emulatorCpu * 100)} %`, '—', ''),
+    row('emulator (bench process) CPU per update, 1,000 chats', (id) => `${fmt(get(id).emulatorUs)} µs (${fmt(get(id).emulatorCpu * 100)} % of a core)`, '—', ''),
   ];
 
   const app: string[] = ['| telepi alone | figure | target | |', '|---|---:|---|:-:|'];
@@ -134,6 +139,11 @@ export function renderMarkdown(results: Results): string {
     '¹ telegraf drops its keep-alive agent for an `http://` API root: every call opens a new connection. ' +
       '² runner handles updates concurrently; without its `sequentialize` middleware a chat\'s replies may overtake each other. ' +
       'The bare loop is the ceiling: the same calls over undici\'s Pool with per-chat promise chains and no framework.',
+    '',
+    `³ Per round, at 1,000 chats, telepi did ${fmt(vsBestPeer, 2)}× the best peer and ${fmt(vsBare, 2)}× the bare loop (medians of the rounds' ratios). ` +
+      `Ceiling check: the bare loop did ${fmt(ratio(['bare'], peers), 2)}× the best peer. ` +
+      `Bot and emulator share the cores: per update the bare loop used ${fmt(bare.cpuMany)} µs of CPU and the emulator ${fmt(bare.emulatorUs)} µs, ` +
+      'so when the bare loop is less than 1.5× the best peer, the 1.5× target is above what any client can reach on this machine.',
     '',
     ...app,
     '',

@@ -15,8 +15,9 @@ export interface ThroughputRun {
   cpuUsPerUpdate: number | null;
   replies: number;
   orderKept: boolean;
-  /** The emulator's (parent's) CPU time over the run, as a share of one core. */
+  /** The emulator's (parent's) CPU time over the run, as a share of one core, and per update. */
   emulatorCpuShare: number;
+  emulatorCpuUsPerUpdate: number;
 }
 
 const idleMs = 1000;
@@ -71,6 +72,7 @@ export async function runThroughput(contestant: Contestant, workload: Workload, 
         replies: replies.length,
         orderKept: complete && orderKept(replies, workload),
         emulatorCpuShare: (parentUsed.user + parentUsed.system) / 1000 / (performance.now() - startedAt),
+        emulatorCpuUsPerUpdate: (parentUsed.user + parentUsed.system) / count,
       };
     } finally {
       await bot.stop();
