@@ -171,12 +171,35 @@ export class Bot {
   track(task: Promise<unknown>, onError: (error: unknown) => void): void {
     this.running.add(task);
     task.then(
-      () => this.running.delete(task),
+      () => {
+        this.running.delete(task);
+        this.backlogChanged();
+      },
       (error: unknown) => {
         this.running.delete(task);
+        this.backlogChanged();
         onError(error);
       },
     );
+  }
+
+  private backlogWaiters: Array<{ limit: number; resolve: () => void }> = [];
+
+  /** Resolves once the backlog is at most `limit`: the loop waits on it instead of polling a timer. */
+  whenBacklogAtMost(limit: number): Promise<void> {
+    if (this.backlog <= limit) return Promise.resolve();
+    return new Promise((resolve) => this.backlogWaiters.push({ limit, resolve }));
+  }
+
+  /** Subclasses whose backlog is counted elsewhere call this when it shrinks. */
+  protected backlogChanged(): void {
+    if (this.backlogWaiters.length === 0) return;
+    const backlog = this.backlog;
+    this.backlogWaiters = this.backlogWaiters.filter((waiter) => {
+      if (backlog > waiter.limit) return true;
+      waiter.resolve();
+      return false;
+    });
   }
 
   /**

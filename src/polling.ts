@@ -151,14 +151,11 @@ export class MessageLoop {
   /** Waits until the handlers have caught up with half the backlog, or backlogWaitMs has passed. */
   private async waitForBacklog(): Promise<void> {
     const { maxBacklog, backlogWaitMs } = this.options;
-    const started = performance.now();
     this.log.debug(`${this.bot.backlog} updates wait for their handlers: pausing getUpdates`);
-    while (!this.stopping && this.bot.backlog > maxBacklog / 2) {
-      if (performance.now() - started > backlogWaitMs) {
-        this.log.warn(`${this.bot.backlog} updates still wait for their handlers after ${backlogWaitMs} ms: fetching more anyway`);
-        return;
-      }
-      await this.sleep(5);
+    let caughtUp = false;
+    await this.sleep(backlogWaitMs, this.bot.whenBacklogAtMost(Math.floor(maxBacklog / 2)).then(() => (caughtUp = true)));
+    if (!caughtUp && !this.stopping) {
+      this.log.warn(`${this.bot.backlog} updates still wait for their handlers after ${backlogWaitMs} ms: fetching more anyway`);
     }
   }
 
@@ -197,18 +194,21 @@ export class MessageLoop {
     this.log.error(`handler failed on update ${updateId}: ${describeError(error)}`);
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** Resolves after `ms`, or sooner when the loop stops or `until` settles; leaves no timer behind. */
+  private sleep(ms: number, until?: Promise<unknown>): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
       const signal = this.abort.signal;
-      function done() {
+      const done = () => {
         clearTimeout(timer);
         signal.removeEventListener('abort', done);
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       signal.addEventListener('abort', done);
+      void until?.then(done, done);
     });
   }
+
 
   /**
    * Ends the loop: aborts the pending getUpdates, rejects pending listener waits, waits for running

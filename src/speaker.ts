@@ -117,7 +117,7 @@ export class Listener {
     const unread = this.queue.slice(this.head);
     this.queue = [];
     this.head = 0;
-    this.mic.queued -= unread.length;
+    if (unread.length > 0) this.mic.released(unread.length);
     return unread;
   }
 
@@ -135,7 +135,7 @@ export class Listener {
 
   private take(): Msg {
     const msg = this.queue[this.head++] as Msg;
-    this.mic.queued--;
+    this.mic.released(1);
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
@@ -163,8 +163,15 @@ export class Microphone {
   queued = 0;
   /** Messages a listener dropped because its handler never read them (see maxQueued). */
   dropped = 0;
+  /** Called whenever queued messages are read or discarded (the loop's backpressure listens). */
+  onRelease: (() => void) | undefined;
   private readonly everywhere = new Set<Listener>();
   private readonly byChat = new Map<number, Set<Listener>>();
+
+  released(count: number): void {
+    this.queued -= count;
+    this.onRelease?.();
+  }
 
   add(listener: Listener, chatId?: number): void {
     if (chatId === undefined) {
@@ -217,6 +224,11 @@ export class Microphone {
 /** A Bot whose microphone broadcasts every message to the listeners it creates. */
 export class SpeakerBot extends Bot {
   readonly mic = new Microphone();
+
+  constructor(...args: ConstructorParameters<typeof Bot>) {
+    super(...args);
+    this.mic.onRelease = () => this.backlogChanged();
+  }
 
   /** A listener attached to this bot's microphone; `timeout` in seconds (0: wait forever). */
   createListener(timeout?: number): Listener {

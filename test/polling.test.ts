@@ -247,3 +247,16 @@ test('the retry policy backs off exponentially with jitter and never beyond the 
   assert.ok(wait.retry && wait.delayMs === 7000);
   void ({} as Message);
 });
+
+test('handlers that never finish pause fetching only for backlogWaitMs, then the loop goes on', async (t) => {
+  const h = await harness(t);
+  const bot = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log });
+  const seen: string[] = [];
+  h.loop(bot, (msg: Msg) => {
+    seen.push(textOf(msg) ?? '');
+    return new Promise(() => {}); // stuck forever
+  }, { maxBacklog: 4, backlogWaitMs: 100, limit: 2, stopDeadlineMs: 10 });
+  for (let i = 0; i < 8; i++) h.emu.pushText(`m${i}`);
+  await eventually(() => seen.length === 8, 5000);
+  assert.ok(h.log.lines.some((l) => l.includes('still wait for their handlers after 100 ms')));
+});
