@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../src/log.js';
 import type { PollingOptions } from '../src/polling.js';
 import { undici } from '../src/undici.js';
 import { eventually, harness, TOKEN } from './support.js';
+import { mulberry32 } from '../hardware/simulated/climate.js';
 
 const UPDATES = 5000;
 const FIXED_SEED = 20240606;
@@ -29,17 +30,6 @@ const MAX_SLOW_429 = 1;
 const CHATS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, -201, -202, -1_000_000_000_301];
 const HANDLER_IDLE_SECONDS = 0.25;
 
-/** mulberry32: a tiny seedable PRNG, so a schedule is replayed exactly from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Kind = 'none' | 'hang' | 'reset' | 'dns' | '5xx' | '429' | '409' | 'malformed' | 'truncated';
 const weights: ReadonlyArray<readonly [Kind, number]> = [
@@ -68,7 +58,7 @@ interface Episode {
 }
 
 function plan(seed: number): { episodes: Episode[]; updates: PlannedUpdate[] } {
-  const r = prng(seed);
+  const r = mulberry32(seed);
   const int = (min: number, max: number) => min + Math.floor(r() * (max - min + 1));
   const pick = <T>(items: readonly T[]): T => items[Math.floor(r() * items.length)] as T;
   const updates: PlannedUpdate[] = Array.from({ length: UPDATES }, () => ({ chatId: pick(CHATS), edited: r() < 0.1 }));
@@ -220,7 +210,7 @@ async function runSchedule(t: TestContext, seed: number): Promise<void> {
     }
   }
 
-  const jitter = prng(seed ^ 0x9e3779b9);
+  const jitter = mulberry32(seed ^ 0x9e3779b9);
   const bot = new DelegatorBot(TOKEN, [[perChatId(), createRun(Tally, { timeout: HANDLER_IDLE_SECONDS })]], {
     apiRoot: emu.apiRoot, log, dispatcher: pool, timeoutMs: 5000,
   });
