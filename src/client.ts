@@ -74,24 +74,27 @@ export class ApiClient {
 
   /** Calls a Bot API method; resolves with its `result` or rejects with TelegramError / NetworkError. */
   async call<T = unknown>(method: string, params: object = {}, options: CallOptions = {}): Promise<T> {
-    const fields: Array<[string, unknown]> = [];
-    const files: Array<[string, InputFile]> = [];
-    for (const [key, value] of Object.entries(params)) {
-      if (value === undefined || value === null) continue;
-      if (isUpload(value)) files.push([key, toInputFile(value, key)]);
-      else fields.push([key, value]);
-    }
     let body: string | Readable;
     let headers: Record<string, string>;
-    if (files.length === 0) {
-      body = JSON.stringify(Object.fromEntries(fields));
+    let hasUpload = false;
+    for (const key in params) if (isUpload((params as Record<string, unknown>)[key])) hasUpload = true;
+    if (!hasUpload) {
+      // The common case, on the hot path: the parameters go out as JSON as they are.
+      body = JSON.stringify(params);
       headers = jsonHeaders;
     } else {
+      const fields: Array<[string, unknown]> = [];
+      const files: Array<[string, InputFile]> = [];
+      for (const [key, value] of Object.entries(params)) {
+        if (value === undefined || value === null) continue;
+        if (isUpload(value)) files.push([key, toInputFile(value, key)]);
+        else fields.push([key, value]);
+      }
       const multipart = multipartBody(fields, files);
       body = multipart.body;
       headers = { 'content-type': multipart.contentType };
     }
-    const timeoutMs = options.timeoutMs ?? (files.length === 0 ? this.timeoutMs : this.uploadTimeoutMs);
+    const timeoutMs = options.timeoutMs ?? (hasUpload ? this.uploadTimeoutMs : this.timeoutMs);
     const response = await this.send(method, `${this.basePath}/bot${this.token}/${method}`, body, headers, timeoutMs, options.signal);
     return parseAnswer<T>(method, response.statusCode, await this.readText(method, response));
   }
