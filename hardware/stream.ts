@@ -97,8 +97,32 @@ function videoArgs(tool: string, o: { width: number; height: number; framerate: 
 }
 
 /** The camera's MJPEG output as frames; restarts the process with backoff if it dies while running. */
-export class MjpegProcessSource implements FrameSource {
-  private readonly hub: FrameHub;
+/** A FrameSource whose frames pass through a FrameHub: the newest frame and the listeners. */
+export abstract class HubFrameSource implements FrameSource {
+  protected readonly hub: FrameHub;
+  protected isRunning = false;
+
+  constructor(log: (line: string) => void) {
+    this.hub = new FrameHub(log);
+  }
+
+  get running(): boolean {
+    return this.isRunning;
+  }
+
+  latestFrame(): Buffer | null {
+    return this.hub.latestFrame();
+  }
+
+  onFrame(listener: (frame: Buffer) => void): () => void {
+    return this.hub.onFrame(listener);
+  }
+
+  abstract start(): Promise<void>;
+  abstract stop(): Promise<void>;
+}
+
+export class MjpegProcessSource extends HubFrameSource {
   private readonly splitter: JpegFrameSplitter;
   private readonly settings: { width: number; height: number; framerate: number; quality: number };
   private readonly env: NodeJS.ProcessEnv;
@@ -112,7 +136,6 @@ export class MjpegProcessSource implements FrameSource {
   private nextDelayMs: number;
   private startedAtMs = 0;
   private stderrTail = '';
-  private isRunning = false;
   /** The tool in use, e.g. "rpicam-vid", once started. */
   tool: string | null = null;
   /** Why the process last died, for /status; null while it has not. */
@@ -121,6 +144,7 @@ export class MjpegProcessSource implements FrameSource {
   spawnCount = 0;
 
   constructor(private readonly options: MjpegProcessSourceOptions = {}) {
+    super(options.log ?? (() => {}));
     this.settings = {
       width: options.width ?? 1280, height: options.height ?? 720,
       framerate: options.framerate ?? 15, quality: options.quality ?? 70,
@@ -131,22 +155,9 @@ export class MjpegProcessSource implements FrameSource {
     this.log = options.log ?? (() => {});
     this.schedule = options.schedule ?? timerSchedule;
     this.now = options.now ?? (() => performance.now());
-    this.hub = new FrameHub(this.log);
     this.splitter = new JpegFrameSplitter((frame) => {
       if (this.isRunning) this.hub.publish(frame);
     }, { maxFrameBytes: options.maxFrameBytes });
-  }
-
-  get running(): boolean {
-    return this.isRunning;
-  }
-
-  latestFrame(): Buffer | null {
-    return this.hub.latestFrame();
-  }
-
-  onFrame(listener: (frame: Buffer) => void): () => void {
-    return this.hub.onFrame(listener);
   }
 
   /** Starts the camera process; rejects when no tool is installed or it cannot be spawned. */

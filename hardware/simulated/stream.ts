@@ -1,6 +1,6 @@
 // A frame source for the demo: SimulatedCamera's pictures at a steady rate, no camera process.
-import { FrameHub, timerSchedule, type Schedule } from '../stream.js';
-import type { Camera, FrameSource } from '../types.js';
+import { HubFrameSource, timerSchedule, type Schedule } from '../stream.js';
+import type { Camera } from '../types.js';
 import { SimulatedCamera } from './camera.js';
 
 export interface SimulatedStreamOptions {
@@ -16,36 +16,22 @@ export interface SimulatedStreamOptions {
 }
 
 /** Captures a frame, publishes it, and schedules the next one after 1/framerate s; keeps the latest. */
-export class SimulatedStream implements FrameSource {
-  private readonly hub: FrameHub;
+export class SimulatedStream extends HubFrameSource {
   private readonly camera: Camera;
   private readonly intervalMs: number;
   private readonly schedule: Schedule;
   private readonly log: (line: string) => void;
-  private isRunning = false;
   private cancelNext: (() => void) | null = null;
   private inFlight: Promise<void> = Promise.resolve();
   /** Bumped by start(), so a frame still in flight from before a stop() cannot start a second loop. */
   private generation = 0;
 
   constructor(options: SimulatedStreamOptions = {}) {
+    super(options.log ?? (() => {}));
     this.camera = options.camera ?? new SimulatedCamera({ width: options.width ?? 640, height: options.height ?? 360 });
     this.intervalMs = 1000 / (options.framerate ?? 4);
     this.log = options.log ?? (() => {});
-    this.hub = new FrameHub(this.log);
     this.schedule = options.schedule ?? timerSchedule;
-  }
-
-  get running(): boolean {
-    return this.isRunning;
-  }
-
-  latestFrame(): Buffer | null {
-    return this.hub.latestFrame();
-  }
-
-  onFrame(listener: (frame: Buffer) => void): () => void {
-    return this.hub.onFrame(listener);
   }
 
   /** Starts producing frames; the first one right away. */
