@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ApiMethods, BotCommand, File, Message, Opts, Update, UserFromGetMe, UserProfilePhotos } from '@grammyjs/types';
 import { ApiClient, type CallOptions, type ClientOptions } from './client.js';
 import type { Msg } from './glance.js';
-import type { FileInput, InputFile } from './inputfile.js';
+import type { FileInput } from './inputfile.js';
 import { createLogger, type Logger } from './log.js';
 import { MessageLoop, type Handler, type PollingOptions } from './polling.js';
 
@@ -245,5 +245,3 @@ function normalise<T extends object>(params: T): T {
   }
   return params;
 }
-
-export type { InputFile };
