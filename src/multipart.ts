@@ -6,15 +6,15 @@ import { extname } from 'node:path';
 import { Readable } from 'node:stream';
 import type { InputFile } from './inputfile.js';
 
-const contentTypes: Record<string, string> = {
+const mimeTypes: Record<string, string> = {
   '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.gif': 'image/gif', '.webp': 'image/webp',
   '.mp4': 'video/mp4', '.webm': 'video/webm', '.mp3': 'audio/mpeg', '.m4a': 'audio/mp4', '.ogg': 'audio/ogg',
   '.oga': 'audio/ogg', '.pdf': 'application/pdf', '.txt': 'text/plain', '.json': 'application/json',
   '.tgs': 'application/x-tgsticker',
 };
 
-export function contentTypeOf(filename: string): string {
-  return contentTypes[extname(filename).toLowerCase()] ?? 'application/octet-stream';
+function mimeTypeOf(filename: string): string {
+  return mimeTypes[extname(filename).toLowerCase()] ?? 'application/octet-stream';
 }
 
 /** Quotes a header parameter value; CR, LF and quotes cannot appear in it. */
@@ -50,7 +50,7 @@ async function* parts(
   for (const [name, file] of files) {
     yield Buffer.from(
       `--${boundary}\r\nContent-Disposition: form-data; name=${quote(name)}; filename=${quote(file.filename)}\r\n` +
-        `Content-Type: ${contentTypeOf(file.filename)}\r\n\r\n`,
+        `Content-Type: ${mimeTypeOf(file.filename)}\r\n\r\n`,
     );
     const data = file.open();
     if (Buffer.isBuffer(data)) yield data;

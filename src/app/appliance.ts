@@ -35,11 +35,8 @@ export interface ApplianceOptions {
   idleSeconds?: number;
 }
 
-export const monotonicClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
+/** The system's timers, read on the monotonic clock (Node's timers already run on it). */
+export const monotonicClock: Clock = { ...systemClock, now: () => performance.now() };
 
 export class Appliance {
   private stopping: Promise<void> | undefined;
