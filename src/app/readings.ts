@@ -1,0 +1,157 @@
+// The one-way flow of readings: sensor → ReadingSource → outlets (history, alerts, MQTT). The sensor is
+// read once per tick for every outlet due, never once per outlet.
+
+import type { ClimateReading, ClimateSensor } from '../../hardware/types.js';
+import { describeError, type Logger } from '../log.js';
+import { formatDuration } from './duration.js';
+import type { Clock } from './scheduler.js';
+
+/** One sample: a reading, or the sensor's failure (a gap, never a zero). atMs is wall-clock ms since the epoch. */
+export type Sample = { atMs: number; reading: ClimateReading; error?: undefined } | { atMs: number; reading?: undefined; error: Error };
+export type Outlet = (sample: Sample) => void | Promise<void>;
+
+export interface ReadingSourceOptions {
+  sensor: ClimateSensor;
+  clock: Clock;
+  log: Logger;
+}
+
+interface Subscriber {
+  everyMs: number;
+  outlet: Outlet;
+  /** Wall-clock ms of the next grid point this outlet is due at. */
+  dueMs: number;
+  /** The outlet's call still running, if any: a slow outlet skips ticks instead of piling calls up. */
+  running: Promise<void> | undefined;
+}
+
+// setTimeout fires at once for delays above 2^31-1 ms: longer waits are taken in steps.
+const maxTimerMs = 2 ** 31 - 1;
+
+/** The first multiple of everyMs (counted from the epoch) strictly after nowMs. */
+export function nextGridPoint(nowMs: number, everyMs: number): number {
+  return (Math.floor(nowMs / everyMs) + 1) * everyMs;
+}
+
+/**
+ * Reads the sensor on the wall-clock grid of each subscriber's interval (a 1 m outlet at :00 of every
+ * minute, a 15 m one at :00, :15, …), one read per tick shared by all outlets due then.
+ * - Ticks missed while the machine slept are skipped, never replayed in a burst.
+ * - A timer that wakes before its wall-clock time (the clock jumped back) waits again.
+ * - An outlet that throws or rejects is logged; one still busy at its next tick skips that tick.
+ */
+export class ReadingSource {
+  readonly #sensor: ClimateSensor;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #subscribers = new Set<Subscriber>();
+  #latest: Sample | undefined;
+  #reading: Promise<Sample> | undefined;
+  #timer: unknown;
+  #timerDueMs: number | undefined;
+  #started = false;
+
+  constructor(options: ReadingSourceOptions) {
+    this.#sensor = options.sensor;
+    this.#clock = options.clock;
+    this.#log = options.log;
+  }
+
+  /**
+   * Calls outlet with a sample about every `everyMs`, aligned to the wall-clock grid; returns an
+   * unsubscribe function. @throws RangeError for an interval that is not a positive whole number of ms.
+   */
+  subscribe(everyMs: number, outlet: Outlet): () => void {
+    if (!Number.isSafeInteger(everyMs) || everyMs <= 0) throw new RangeError(`ReadingSource.subscribe: ${everyMs} is not an interval in ms`);
+    const subscriber: Subscriber = { everyMs, outlet, dueMs: nextGridPoint(this.#clock.now(), everyMs), running: undefined };
+    this.#subscribers.add(subscriber);
+    this.#arm();
+    return () => {
+      this.#subscribers.delete(subscriber);
+      this.#arm();
+    };
+  }
+
+  /** The last sample taken (by a tick or by readNow), if any. */
+  latest(): Sample | undefined {
+    return this.#latest;
+  }
+
+  /** Reads now (for /now): one sensor read shared by concurrent callers; updates latest(); does not call outlets. */
+  readNow(): Promise<Sample> {
+    this.#reading ??= this.#read().finally(() => {
+      this.#reading = undefined;
+    });
+    return this.#reading;
+  }
+
+  start(): void {
+    this.#started = true;
+    this.#arm();
+  }
+
+  /** Stops the ticks and waits for the outlets' calls still running (so history flushes what it took). */
+  async stop(): Promise<void> {
+    this.#started = false;
+    this.#arm();
+    await Promise.all([...this.#subscribers].map((s) => s.running));
+    await this.#reading?.catch(() => undefined);
+  }
+
+  async #read(): Promise<Sample> {
+    const atMs = this.#clock.now();
+    let sample: Sample;
+    try {
+      sample = { atMs, reading: await this.#sensor.read() };
+    } catch (error) {
+      sample = { atMs, error: error instanceof Error ? error : new Error(describeError(error)) };
+    }
+    this.#latest = sample;
+    return sample;
+  }
+
+  /** One timer for the earliest due subscriber; none when stopped or empty. */
+  #arm(): void {
+    let dueMs = Infinity;
+    if (this.#started) for (const s of this.#subscribers) dueMs = Math.min(dueMs, s.dueMs);
+    if (dueMs === this.#timerDueMs) return;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerDueMs = undefined;
+    if (dueMs === Infinity) return;
+    const delayMs = Math.min(Math.max(dueMs - this.#clock.now(), 0), maxTimerMs);
+    this.#timerDueMs = dueMs;
+    this.#timer = this.#clock.setTimeout(() => this.#wake(), delayMs);
+  }
+
+  #wake(): void {
+    this.#timer = undefined;
+    this.#timerDueMs = undefined;
+    const nowMs = this.#clock.now();
+    const due = [...this.#subscribers].filter((s) => s.dueMs <= nowMs);
+    for (const s of due) {
+      const missed = Math.floor((nowMs - s.dueMs) / s.everyMs);
+      if (missed > 0) this.#log.info(`readings: skipped ${missed} missed tick(s) of ${formatDuration(s.everyMs)}; the clock moved on`);
+      s.dueMs = nextGridPoint(nowMs, s.everyMs);
+    }
+    this.#arm();
+    if (due.length === 0) return;
+    void this.readNow().then((sample) => {
+      for (const s of due) this.#deliver(s, sample);
+    });
+  }
+
+  #deliver(subscriber: Subscriber, sample: Sample): void {
+    if (!this.#subscribers.has(subscriber)) return;
+    if (subscriber.running !== undefined) {
+      this.#log.warn(`readings: an outlet is still busy after ${formatDuration(subscriber.everyMs)}; it skips this reading`);
+      return;
+    }
+    const call = (async () => subscriber.outlet(sample))()
+      .catch((error: unknown) => this.#log.warn(`readings: an outlet failed: ${describeError(error)}`))
+      .finally(() => {
+        subscriber.running = undefined;
+      });
+    subscriber.running = call;
+  }
+}

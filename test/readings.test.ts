@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ClimateReading, ClimateSensor } from '../hardware/types.js';
+import { ReadingSource, nextGridPoint, type Sample } from '../src/app/readings.js';
+import { memoryLogger } from '../src/log.js';
+import { FakeClock, settle } from './fakes/clock.js';
+
+const second = 1000;
+const minute = 60 * second;
+
+/** A sensor whose reads are counted; each read returns the next temperature, or fails when told to. */
+function countingSensor() {
+  const state = { reads: 0, fail: false, hold: undefined as Promise<void> | undefined };
+  const sensor: ClimateSensor = {
+    description: 'counting sensor',
+    read: async (): Promise<ClimateReading> => {
+      state.reads++;
+      const n = state.reads;
+      if (state.hold !== undefined) await state.hold;
+      if (state.fail) throw new Error('BME280 at 0x76 on i2c-1: no answer');
+      return { temperature: 20 + n, humidity: 40, pressure: 1000 };
+    },
+    close: async () => {},
+  };
+  return { sensor, state };
+}
+
+function setup() {
+  // 12:00:30 UTC: half-way between two minute marks, so alignment shows.
+  const clock = new FakeClock(Date.UTC(2025, 0, 1, 12, 0, 30));
+  const log = memoryLogger();
+  const { sensor, state } = countingSensor();
+  const source = new ReadingSource({ sensor, clock, log });
+  return { clock, log, source, state, t0: clock.now() };
+}
+
+test('outlets get samples on the wall-clock grid, one sensor read per tick for all outlets due', { timeout: 10_000 }, async () => {
+  const { clock, source, state } = setup();
+  const everyMinute: Sample[] = [];
+  const everyFive: Sample[] = [];
+  source.subscribe(minute, (s) => void everyMinute.push(s));
+  source.subscribe(5 * minute, (s) => void everyFive.push(s));
+  source.start();
+  await clock.advanceAsync(10 * minute);
+  await source.stop();
+  const minuteOf = (s: Sample) => new Date(s.atMs).toISOString().slice(11, 19);
+  assert.deepEqual(everyMinute.map(minuteOf), ['12:01:00', '12:02:00', '12:03:00', '12:04:00', '12:05:00', '12:06:00', '12:07:00', '12:08:00', '12:09:00', '12:10:00']);
+  assert.deepEqual(everyFive.map(minuteOf), ['12:05:00', '12:10:00']);
+  assert.equal(state.reads, 10, 'the sensor was read once per outlet instead of once per tick');
+  // The 5-minute outlet got the very same reading as the 1-minute one at 12:05.
+  assert.equal(everyFive[0]?.reading?.temperature, everyMinute[4]?.reading?.temperature);
+  assert.equal(clock.pendingTimers, 0, 'stop left a timer behind');
+});
+
+test('a failed read is a sample with the error, never a zero, and latest() holds it', { timeout: 10_000 }, async () => {
+  const { clock, source, state } = setup();
+  const got: Sample[] = [];
+  source.subscribe(minute, (s) => void got.push(s));
+  source.start();
+  state.fail = true;
+  await clock.advanceAsync(minute);
+  assert.equal(got.length, 1);
+  assert.equal(got[0]?.reading, undefined);
+  assert.match(got[0]?.error?.message ?? '', /0x76/);
+  assert.equal(source.latest(), got[0]);
+  state.fail = false;
+  await clock.advanceAsync(minute);
+  assert.equal(got[1]?.reading?.temperature, 22);
+  await source.stop();
+});
+
+test('an outlet that throws or rejects is logged and stops neither the source nor other outlets', { timeout: 10_000 }, async () => {
+  const { clock, source, log } = setup();
+  const good: number[] = [];
+  source.subscribe(minute, () => {
+    throw new Error('outlet exploded');
+  });
+  source.subscribe(minute, () => Promise.reject(new Error('outlet rejected')));
+  source.subscribe(minute, (s) => void good.push(s.atMs));
+  source.start();
+  await clock.advanceAsync(3 * minute);
+  await source.stop();
+  assert.equal(good.length, 3);
+  assert.equal(log.lines.filter((l) => l.includes('outlet exploded')).length, 3);
+  assert.equal(log.lines.filter((l) => l.includes('outlet rejected')).length, 3);
+});
+
+test('a slow outlet delays no other outlet, and skips ticks while busy instead of piling calls up', { timeout: 10_000 }, async () => {
+  const { clock, source, log } = setup();
+  let release!: () => void;
+  const stuck = new Promise<void>((resolve) => (release = resolve));
+  let slowCalls = 0;
+  const fast: number[] = [];
+  source.subscribe(minute, async () => {
+    slowCalls++;
+    await stuck;
+  });
+  source.subscribe(minute, (s) => void fast.push(s.atMs));
+  source.start();
+  await clock.advanceAsync(5 * minute);
+  assert.equal(fast.length, 5);
+  assert.equal(slowCalls, 1, 'a busy outlet was called again');
+  assert.equal(log.lines.filter((l) => l.includes('still busy')).length, 4);
+  let stopped = false;
+  const stopping = source.stop().then(() => (stopped = true));
+  await settle();
+  assert.equal(stopped, false, 'stop did not wait for the running outlet');
+  release();
+  await stopping;
+});
+
+test('readNow shares one read among concurrent callers, updates latest() and calls no outlet', { timeout: 10_000 }, async () => {
+  const { source, state } = setup();
+  let releaseRead!: () => void;
+  state.hold = new Promise<void>((resolve) => (releaseRead = resolve));
+  const outlet: Sample[] = [];
+  source.subscribe(minute, (s) => void outlet.push(s));
+  source.start();
+  const a = source.readNow();
+  const b = source.readNow();
+  releaseRead();
+  const [sa, sb] = await Promise.all([a, b]);
+  assert.equal(state.reads, 1);
+  assert.equal(sa, sb);
+  assert.equal(source.latest(), sa);
+  assert.equal(outlet.length, 0);
+  state.hold = undefined;
+  const later = await source.readNow();
+  assert.equal(state.reads, 2, 'a finished read was reused for a later caller');
+  assert.equal(later.reading?.temperature, 22);
+  await source.stop();
+});
+
+test('ticks missed while the machine slept are skipped, and a clock jumped back delays the tick', { timeout: 10_000 }, async () => {
+  const { clock, source, log, t0 } = setup();
+  const got: number[] = [];
+  source.subscribe(minute, (s) => void got.push(s.atMs));
+  source.start();
+  clock.jumpWallClock(10 * minute);
+  await clock.advanceAsync(30 * second);
+  assert.equal(got.length, 1, 'missed ticks were replayed in a burst');
+  assert.ok(log.lines.some((l) => l.includes('skipped 10 missed tick(s)')));
+  // Back by an hour: the pending timer wakes early, and no sample comes before its grid time.
+  clock.jumpWallClock(-60 * minute);
+  await clock.advanceAsync(minute);
+  assert.equal(got.length, 1, 'a sample came early after the clock jumped back');
+  assert.equal(nextGridPoint(t0, minute), t0 + 30 * second);
+  await source.stop();
+});
+
+test('unsubscribing stops an outlet; with no outlet left no timer runs', { timeout: 10_000 }, async () => {
+  const { clock, source, state } = setup();
+  const got: number[] = [];
+  const unsubscribe = source.subscribe(minute, (s) => void got.push(s.atMs));
+  source.start();
+  await clock.advanceAsync(2 * minute);
+  unsubscribe();
+  assert.equal(clock.pendingTimers, 0);
+  await clock.advanceAsync(5 * minute);
+  assert.equal(got.length, 2);
+  assert.equal(state.reads, 2);
+  assert.throws(() => source.subscribe(0, () => {}), /not an interval/);
+  await source.stop();
+});
