@@ -3,7 +3,7 @@
 import type { IRaspistillExecutor, ICameraOptions } from 'node-raspistill';
 import { CommandError, runCommand } from './child.js';
 import { isCompleteJpeg } from './jpeg.js';
-import { waitForFrame } from './stream.js';
+import { nextFrame } from './stream.js';
 import type { Camera, CaptureOptions, FrameSource } from './types.js';
 import { findExecutable, type FoundExecutable } from './which.js';
 
@@ -11,6 +11,13 @@ import { findExecutable, type FoundExecutable } from './which.js';
 export const STILL_TOOLS = ['rpicam-still', 'libcamera-still', 'raspistill'] as const;
 
 const INSTALL_HINT = 'install rpicam-apps (apt install rpicam-apps)';
+
+/**
+ * About 2 MP: without a size rpicam-still shoots the whole sensor (12 MP on a Camera Module 3), which
+ * can fail for memory on a 512 MB Pi. 16:9 like the stream and the Camera Module 3's sensor, whose
+ * binned 2304x1296 mode sees the whole field; Telegram shrinks larger photos anyway.
+ */
+export const DEFAULT_PHOTO_SIZE = { width: 1920, height: 1080 } as const;
 
 // raspistill flag → [rpicam-still flag, takes a value]; HARDWARE.md has the table (-h is help in rpicam!).
 const RPICAM_FLAGS: Record<string, [string, boolean]> = {
@@ -111,7 +118,7 @@ export interface StillCameraOptions {
   env?: NodeJS.ProcessEnv;
   /** Kill the camera process after this long. Default 20 000 ms. */
   timeoutMs?: number;
-  /** Options for every capture, overridden by capture()'s own. */
+  /** Options for every capture, overridden by capture()'s own. The size defaults to DEFAULT_PHOTO_SIZE. */
   defaults?: CaptureOptions;
   /** How long the camera meters before the shot (-t). rpicam-still's own default is 5 s. Default 1000 ms. */
   captureDelayMs?: number;
@@ -131,7 +138,7 @@ export class StillCamera implements Camera {
   constructor(options: StillCameraOptions = {}) {
     this.env = options.env ?? process.env;
     this.timeoutMs = options.timeoutMs ?? 20_000;
-    this.defaults = options.defaults ?? {};
+    this.defaults = { ...DEFAULT_PHOTO_SIZE, ...options.defaults };
     this.captureDelayMs = options.captureDelayMs ?? 1000;
     this.killGraceMs = options.killGraceMs ?? 1000;
   }
@@ -181,23 +188,23 @@ export class StillCamera implements Camera {
 }
 
 export interface StreamAwareCameraOptions {
-  /** While the stream runs but has no frame yet, wait this long for one. Default 3000 ms. */
-  firstFrameTimeoutMs?: number;
+  /** While the stream runs, wait this long for its next frame before giving up. Default 5000 ms. */
+  frameTimeoutMs?: number;
 }
 
 /**
- * A camera that never fights the stream for the device: while `stream` runs, a capture returns the
- * stream's newest frame (at the stream's size; capture options do not apply), else `still` takes it.
+ * A camera that never fights the stream for the device: while `stream` runs, a capture is the
+ * stream's next frame (at the stream's size; capture options do not apply), else `still` takes it.
  */
 export class StreamAwareCamera implements Camera {
-  private readonly firstFrameTimeoutMs: number;
+  private readonly frameTimeoutMs: number;
 
   constructor(
     private readonly still: Camera,
     private readonly stream: FrameSource,
     options: StreamAwareCameraOptions = {},
   ) {
-    this.firstFrameTimeoutMs = options.firstFrameTimeoutMs ?? 3000;
+    this.frameTimeoutMs = options.frameTimeoutMs ?? 5000;
   }
 
   get description(): string {
@@ -205,10 +212,12 @@ export class StreamAwareCamera implements Camera {
   }
 
   async capture(options?: CaptureOptions): Promise<Buffer> {
-    if (this.stream.running) {
-      const frame = await waitForFrame(this.stream, this.firstFrameTimeoutMs);
-      if (frame !== null) return frame;
-    }
-    return this.still.capture(options);
+    if (!this.stream.running) return this.still.capture(options);
+    // The next frame, not the cached one: that may be from before a stall or a restart of the camera.
+    const frame = await nextFrame(this.stream, this.frameTimeoutMs);
+    if (frame !== null) return frame;
+    // Never a still here: the stream's process holds the camera, or is letting go of it right now.
+    throw new Error(`the stream holds the camera but sent no frame within ${this.frameTimeoutMs} ms, so no photo ` +
+      'could be taken: stop the stream and try again; the log has the camera process\'s error');
   }
 }

@@ -46,7 +46,11 @@ export class FrameHub {
 /** The source's newest frame, or the next one within `timeoutMs`, or null. */
 export function waitForFrame(source: FrameSource, timeoutMs: number): Promise<Buffer | null> {
   const latest = source.latestFrame();
-  if (latest !== null) return Promise.resolve(latest);
+  return latest !== null ? Promise.resolve(latest) : nextFrame(source, timeoutMs);
+}
+
+/** The next frame the source publishes after this call (never the one it already has), or null after `timeoutMs`. */
+export function nextFrame(source: FrameSource, timeoutMs: number): Promise<Buffer | null> {
   return new Promise((resolve) => {
     const done = (frame: Buffer | null) => {
       clearTimeout(timer);
@@ -92,8 +96,9 @@ export interface MjpegProcessSourceOptions {
 function videoArgs(tool: string, o: { width: number; height: number; framerate: number; quality: number }): string[] {
   const size = (w: string, h: string) => [w, String(o.width), h, String(o.height)];
   if (tool === 'raspivid') return ['-t', '0', '-n', '-cd', 'MJPEG', ...size('-w', '-h'), '-fps', String(o.framerate), '-o', '-'];
+  // --flush: each frame leaves the pipe as soon as it is encoded, not one frame later with the next write.
   return ['-t', '0', '-n', '--codec', 'mjpeg', ...size('--width', '--height'), '--framerate', String(o.framerate),
-    '-q', String(o.quality), '-o', '-'];
+    '-q', String(o.quality), '--flush', '-o', '-'];
 }
 
 /** The camera's MJPEG output as frames; restarts the process with backoff if it dies while running. */

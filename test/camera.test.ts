@@ -69,6 +69,22 @@ test('toRpicamStillArgs maps each flag and refuses one it cannot translate', () 
   assert.throws(() => toRpicamStillArgs(['-ifx', 'sketch']), /-ifx has no rpicam-still equivalent/);
 });
 
+test('with no size asked, a still is about 2 MP (1920x1080), not the whole 12 MP sensor', async (t) => {
+  const { camera, fakes } = stillCamera(t, ['rpicam-still']);
+  assert.deepEqual(jpegComments(await camera.capture()), ['fake rpicam-still 1920x1080']);
+  const argv = fakes.runs()[0]!.argv;
+  assert.equal(argv[argv.indexOf('--width') + 1], '1920');
+  assert.equal(argv[argv.indexOf('--height') + 1], '1080');
+});
+
+test('a configured photo size (PHOTO_SIZE) reaches rpicam-still, and a capture\'s own size still wins', async (t) => {
+  const { camera, fakes } = stillCamera(t, ['rpicam-still'], {}, { defaults: { width: 1640, height: 1232 } });
+  await camera.capture();
+  await camera.capture({ width: 640, height: 480 });
+  const sizes = fakes.runs().map(({ argv }) => `${argv[argv.indexOf('--width') + 1]}x${argv[argv.indexOf('--height') + 1]}`);
+  assert.deepEqual(sizes, ['1640x1232', '640x480']);
+});
+
 test('the capture delay is short, not rpicam-still\'s default 5 s', async (t) => {
   const { camera, fakes } = stillCamera(t, ['rpicam-still'], {}, { captureDelayMs: 300 });
   await camera.capture();
@@ -143,26 +159,24 @@ function recordingCamera(): Camera & { calls: number } {
   };
 }
 
-test('while the stream runs, a photo is the stream\'s latest frame and no still is taken', async () => {
+test('while the stream runs, a photo is the stream\'s next frame, not the one it already had, and no still is taken', async () => {
   const still = recordingCamera();
   const stream = new ManualFrameSource();
-  stream.emit(testJpeg('stream frame'));
-  const camera = new StreamAwareCamera(still, stream);
-  assert.deepEqual(jpegComments(await camera.capture()), ['stream frame']);
+  stream.emit(testJpeg('stale frame'));
+  const camera = new StreamAwareCamera(still, stream, { frameTimeoutMs: 2000 });
+  const photo = camera.capture();
+  setTimeout(() => stream.emit(testJpeg('next frame')), 20);
+  assert.deepEqual(jpegComments(await photo), ['next frame']);
   assert.equal(still.calls, 0);
 });
 
-test('a running stream without a frame yet is waited for, then the still camera takes over', async () => {
+test('a running stream that sends no frame fails the photo with the reason, and never starts a still on the busy camera', async () => {
   const still = recordingCamera();
   const stream = new ManualFrameSource();
-  const camera = new StreamAwareCamera(still, stream, { firstFrameTimeoutMs: 2000 });
-  const photo = camera.capture();
-  setTimeout(() => stream.emit(testJpeg('first frame')), 20);
-  assert.deepEqual(jpegComments(await photo), ['first frame']);
-
-  const silent = new StreamAwareCamera(still, new ManualFrameSource(), { firstFrameTimeoutMs: 30 });
-  assert.deepEqual(jpegComments(await silent.capture()), ['from the still camera']);
-  assert.equal(still.calls, 1);
+  stream.emit(testJpeg('stale frame'));
+  const camera = new StreamAwareCamera(still, stream, { frameTimeoutMs: 30 });
+  await assert.rejects(camera.capture(), /the stream holds the camera but sent no frame within 30 ms.*stop the stream and try again/);
+  assert.equal(still.calls, 0);
 });
 
 test('with the stream stopped, the still camera takes the photo', async () => {

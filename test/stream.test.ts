@@ -36,12 +36,12 @@ function processSource(t: After, tools: FakeTool[], control: FakeCameraControl,
   return { source, fakes, frames };
 }
 
-test('rpicam-vid is started with MJPEG flags and its frames come out whole and distinct', async (t) => {
+test('rpicam-vid is started with MJPEG flags, flushing each frame, and its frames come out whole and distinct', async (t) => {
   const { source, fakes, frames } = processSource(t, ['rpicam-vid', 'raspivid'], { fps: 50, chunkBytes: 7 });
   await source.start();
   await until(() => frames.length >= 3, '3 frames');
   assert.deepEqual(fakes.runs()[0]!.argv,
-    ['-t', '0', '-n', '--codec', 'mjpeg', '--width', '64', '--height', '48', '--framerate', '15', '-q', '70', '-o', '-']);
+    ['-t', '0', '-n', '--codec', 'mjpeg', '--width', '64', '--height', '48', '--framerate', '15', '-q', '70', '--flush', '-o', '-']);
   assert.ok(frames.every(isCompleteJpeg));
   assert.equal(new Set(frames.map((f) => jpegComments(f)[0])).size, frames.length);
   assert.equal(source.latestFrame(), frames.at(-1));
