@@ -27,6 +27,8 @@ export interface HardwareOptions {
   pirGpio?: number | null;
   ledGpio?: number | null;
   motionDebounceMs?: number;
+  /** Still photos' size; default the camera's (DEFAULT_PHOTO_SIZE in camera.ts). */
+  photoSize?: { width: number; height: number };
   /** The environment child processes are started from (scrubbed of the token before they see it). */
   env?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
@@ -115,7 +117,7 @@ async function createReal(options: HardwareOptions): Promise<Hardware> {
   return {
     kind: 'real',
     climate,
-    camera: new StreamAwareCamera(new StillCamera({ env: options.env }), stream),
+    camera: new StreamAwareCamera(new StillCamera({ env: options.env, defaults: options.photoSize }), stream),
     stream,
     portMapper: new UpnpcPortMapper({ env: options.env, log }),
     motion,

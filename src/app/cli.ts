@@ -63,6 +63,7 @@ async function openHardware(config: Config, env: NodeJS.ProcessEnv) {
   return createHardware({
     kind: config.hardware,
     bme280: config.bme280,
+    photoSize: config.photoSize,
     env,
     log: createLogger({ level: config.logLevel }).info,
   });

@@ -38,6 +38,8 @@ export interface Config {
   /** BCM line numbers; null when the device is not wired. */
   gpio: { pirLine: number | null; ledLine: number | null };
   motionCooldownMs: number;
+  /** Still photos' size (PHOTO_SIZE); absent in hand-built configs, where the camera's default applies. */
+  photoSize?: { width: number; height: number };
   logLevel: LogLevel;
 }
 
@@ -93,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadConfigOptions = 
   const pirLine = check('PIR_GPIO', null, parseGpioLine);
   const ledLine = check('LED_GPIO', null, parseGpioLine);
   const motionCooldownMs = check('MOTION_COOLDOWN', 60_000, (v) => durationIn(v, 10_000, 86_400_000), '60s');
+  const photoSize = check('PHOTO_SIZE', { width: 1920, height: 1080 }, parsePhotoSize, '1920x1080');
   const logLevel = check('TELEPI_LOG_LEVEL', 'info', (v) => oneOf(v, logLevels), 'info');
 
   if (pirLine !== null && pirLine === ledLine) {
@@ -112,7 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadConfigOptions = 
     bme280: { bus, address },
     stream: { port, externalPort, ttlMs },
     gpio: { pirLine, ledLine },
-    motionCooldownMs, logLevel,
+    motionCooldownMs, photoSize, logLevel,
   };
 }
 
@@ -128,6 +131,7 @@ export function describeConfig(config: Config): string[] {
     `state directory: ${config.stateDir} (${stateDirReasons[config.stateDirSource]})`,
     `BME280: bus ${config.bme280.bus}, address ${hex}`,
     `stream: port ${config.stream.port}, external port ${config.stream.externalPort}, links last ${formatDuration(config.stream.ttlMs)}`,
+    ...(config.photoSize === undefined ? [] : [`photos: ${config.photoSize.width}x${config.photoSize.height}`]),
     `PIR: ${line(config.gpio.pirLine)}, LED: ${line(config.gpio.ledLine)}, motion cooldown ${formatDuration(config.motionCooldownMs)}`,
     `log level: ${config.logLevel}`,
   ];
@@ -203,6 +207,16 @@ function parsePort(value: string): number {
 
 function parseGpioLine(value: string): number {
   return integerIn(value, 0, 27, 'a BCM GPIO line');
+}
+
+// rpicam-still's own limits are the sensor's; these only keep out typos like 19201080 or 0x0.
+function parsePhotoSize(value: string): { width: number; height: number } {
+  const match = /^(\d{1,5})x(\d{1,5})$/i.exec(value);
+  const [width, height] = match === null ? [NaN, NaN] : [Number(match[1]), Number(match[2])];
+  if (!(width >= 64 && width <= 9152 && height >= 64 && height <= 6944)) {
+    throw new Error(`"${value}" is not a photo size; expected WIDTHxHEIGHT from 64x64 to 9152x6944, like 1920x1080 or 1640x1232`);
+  }
+  return { width, height };
 }
 
 function parseBme280Address(value: string): number {

@@ -26,7 +26,7 @@ export async function run(config: Config, env: NodeJS.ProcessEnv, io: CliIo): Pr
   log.info(`state in ${config.stateDir} (${stateDirReasons[config.stateDirSource]})`);
   const hardware = await createHardware({
     kind: config.hardware, bme280: config.bme280, pirGpio: config.gpio.pirLine, ledGpio: config.gpio.ledLine,
-    env, log: (line) => log.info(line),
+    photoSize: config.photoSize, env, log: (line) => log.info(line),
   });
   for (const problem of hardware.problems) log.warn(problem);
   let appliance: Appliance;
