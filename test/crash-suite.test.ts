@@ -110,6 +110,8 @@ async function check(dir: string, what: string, acked: number, issued: number): 
   // Reopening takes the file as it is, warns about nothing, and clears the temp file a kill may leave.
   const log = memoryLogger();
   const store = await StateStore.open(dir, log);
+  // Closed at once: its lock must not keep the next writer out.
+  await store.close();
   assert.deepEqual(store.state, stateAfter(n), `${what}: the reopened store holds another state`);
   assert.deepEqual(log.lines.filter((line) => line.startsWith('WARN')), [], `${what}: reopening warned`);
   assert.deepEqual((await readdir(dir)).filter((name) => name !== 'state.json'), [], `${what}: files left after reopening`);

@@ -1,30 +1,19 @@
 // The appliance's persistent state (subscriptions, motion alerts, the port mapping) in <stateDir>/state.json.
+// Treated as a small database: entries checked one by one at open, memory changed only once a write
+// is on disk, one process per folder (state.lock), and a failing SD card answered, never crashed on.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '../log.js';
 import { describeError } from '../log.js';
+import { ConfigError } from './config.js';
+import { lockFileName, StateLock, StateLockedError } from './state-lock.js';
+import { freshState, parseState, stateProblem, stateVersion, type AppState, type SetAside } from './state-schema.js';
 
-export interface Subscription {
-  chatId: number;
-  intervalMs: number;
-  /** Wall-clock ms of the schedule's phase origin: reports fall on anchorMs + k·intervalMs. */
-  anchorMs: number;
-}
-
-export interface AppState {
-  version: 1;
-  subscriptions: Subscription[];
-  motion: { enabled: boolean };
-  portMapping: { externalPort: number; createdAtMs: number } | null;
-}
+export type { AppState, SetAside, Subscription } from './state-schema.js';
 
 const fileName = 'state.json';
 const tempSuffix = '.tmp';
-
-function freshState(): AppState {
-  return { version: 1, subscriptions: [], motion: { enabled: false }, portMapping: null };
-}
 
 /**
  * Replaces `file` with `data` so that a crash at any moment leaves either the old or the new content:
@@ -54,138 +43,197 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   }
 }
 
+/** The state folder cannot be used as it is: a configuration problem (exit 78), named by its variable. */
+export class StateDirError extends ConfigError {
+  constructor(message: string) {
+    super('TELEPI_STATE_DIR', `TELEPI_STATE_DIR: ${message}`);
+    this.name = 'StateDirError';
+  }
+}
+
+/** A write to the state folder failed; `userMessage` says so in words a chat can show. */
+export class StateWriteError extends Error {
+  readonly userMessage: string;
+
+  constructor(file: string, cause: unknown) {
+    super(`cannot write ${file}: ${describeError(cause)}`, { cause });
+    this.name = 'StateWriteError';
+    this.userMessage = `Could not save: ${diskProblem(cause)}.`;
+  }
+}
+
+/** What a failed write means for the person at the other end, by its errno. */
+export function diskProblem(error: unknown): string {
+  switch ((error as NodeJS.ErrnoException | undefined)?.code) {
+    case 'EROFS': return 'the SD card is read-only (the kernel may have remounted it after errors)';
+    case 'ENOSPC':
+    case 'EDQUOT': return 'the SD card is full';
+    case 'EACCES':
+    case 'EPERM': return 'telepi may not write to its state folder (check its owner and permissions)';
+    case 'EIO': return 'the SD card reported an I/O error (it may be failing)';
+    case 'ENOENT': return 'the state folder is gone';
+    default: return `the state folder cannot be written (${describeError(error)})`;
+  }
+}
+
+type Mutator = (draft: AppState) => void;
+
 /** Owns state.json: reads it once at start, then every update rewrites it atomically, one write at a time. */
 export class StateStore {
   readonly file: string;
+  /** Entries of state.json that could not be used at open, kept in `setAsideFile`: their chats are told once. */
+  readonly setAside: readonly SetAside[];
+  readonly setAsideFile: string | null;
   #state: AppState;
   #writes: Promise<void> = Promise.resolve();
+  #lock: StateLock | null;
 
-  private constructor(file: string, state: AppState) {
+  private constructor(file: string, state: AppState, lock: StateLock, setAside: SetAside[], setAsideFile: string | null) {
     this.file = file;
     this.#state = deepFreeze(state);
+    this.#lock = lock;
+    this.setAside = setAside;
+    this.setAsideFile = setAsideFile;
   }
 
   /**
-   * Opens (creating with mode 0700) the state directory and reads state.json. A file that does not parse
-   * or has an unknown shape is moved aside to state.json.corrupt-<timestamp> with a warning, and telepi
-   * starts fresh: a bad file must not stop the service in a restart loop.
+   * Opens (creating with mode 0700) the state directory, takes its lock and reads state.json.
+   * - A file that is not JSON at all is moved to state.json.corrupt-<time> and telepi starts fresh.
+   * - A bad entry (an absurd number, a duplicate chat) is set aside to state.rejected-<time>.json and
+   *   logged; the other entries are kept.
+   * - A file of a newer state version, a folder that is a file, a state.json that is a folder, or a folder
+   *   held by another live telepi throw a StateDirError (exit 78): nothing is overwritten.
    */
   static async open(dir: string, log: Logger): Promise<StateStore> {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, fileName);
-    await removeStaleTempFiles(dir, log);
+    await prepareDir(dir, file);
+    let lock: StateLock;
+    try {
+      lock = await StateLock.acquire(dir, log);
+    } catch (error) {
+      if (error instanceof StateLockedError) throw new StateDirError(error.message);
+      throw new StateDirError(`cannot lock ${dir}: ${diskProblem(error)}`);
+    }
+    try {
+      await removeStaleTempFiles(dir, log);
+      return await StateStore.read(file, lock, log);
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  private static async read(file: string, lock: StateLock, log: Logger): Promise<StateStore> {
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new Error(`cannot read ${file}: ${describeError(error)}; check the state directory's permissions`);
+        throw new StateDirError(`cannot read ${file}: ${diskProblem(error)}`);
       }
       log.info(`no state in ${file} yet; starting fresh`);
-      return new StateStore(file, freshState());
+      return new StateStore(file, freshState(), lock, [], null);
     }
-    const { state, problem } = parseState(text);
-    if (state !== null) return new StateStore(file, state);
-    const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    await rename(file, aside);
-    log.warn(`${file} ${problem}; moved it to ${aside} and started with no subscriptions`);
-    return new StateStore(file, freshState());
+    const parsed = parseState(text);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    if (parsed.kind === 'newer') {
+      throw new StateDirError(`${file} was written by a newer telepi (state version ${parsed.version}; this one reads ${stateVersion}); `
+        + 'upgrade telepi (git pull && sudo ./install.sh). The file was left as it is');
+    }
+    if (parsed.kind === 'unreadable') {
+      const aside = `${file}.corrupt-${stamp}`;
+      await rename(file, aside);
+      log.warn(`${file} ${parsed.problem}; moved it to ${aside} and started with no subscriptions`);
+      return new StateStore(file, freshState(), lock, [], null);
+    }
+    if (parsed.setAside.length === 0) return new StateStore(file, parsed.state, lock, [], null);
+    const asideFile = path.join(path.dirname(file), `state.rejected-${stamp}.json`);
+    await writeFileAtomic(asideFile, `${JSON.stringify({ from: file, entries: parsed.setAside }, null, 2)}\n`);
+    for (const entry of parsed.setAside) log.warn(`${file}: ${entry.where} set aside (${entry.reason}); kept in ${asideFile}`);
+    const store = new StateStore(file, parsed.state, lock, parsed.setAside, asideFile);
+    // Written back without them, so the next start neither sets them aside nor tells their chats again.
+    await store.update(() => undefined).catch((error: unknown) => log.warn(`could not rewrite ${file}: ${describeError(error)}`));
+    return store;
   }
 
-  /** The current state, frozen: change it through update(). */
+  /** The current state, frozen: what is on disk. Change it through update(). */
   get state(): Readonly<AppState> {
     return this.#state;
   }
 
   /**
-   * Applies `mutator` to a copy of the state now (so calls take effect in call order), then queues a write.
-   * Writes never interleave; the file ends with the last update's state. Rejects if the mutator throws
-   * (the state is left unchanged) or if the write fails (the state in memory keeps the change).
+   * Queues `mutator`: when its turn comes it runs on a copy of the state, the copy is written, and only
+   * once the write is on disk does `state` become the copy. Updates run in call order, their writes never
+   * interleave. Rejects, leaving `state` as it was, when the mutator throws, the result is invalid, or the
+   * write fails (a StateWriteError, whose userMessage a chat can show).
    */
-  update(mutator: (draft: AppState) => void): Promise<void> {
+  update(mutator: Mutator): Promise<void> {
+    const run = this.#writes.then(() => this.#apply(mutator));
+    // The chain continues past a failed update; the failure reaches this update's caller alone.
+    this.#writes = run.catch(() => undefined);
+    return run;
+  }
+
+  async #apply(mutator: Mutator): Promise<void> {
+    if (this.#lock === null) throw new Error(`the state store of ${this.file} is closed`);
     const draft = structuredClone(this.#state) as AppState;
+    mutator(draft);
+    const problem = stateProblem(draft);
+    if (problem !== null) throw new Error(`state update rejected: ${problem}`);
     try {
-      mutator(draft);
+      await writeFileAtomic(this.file, `${JSON.stringify(draft, null, 2)}\n`);
     } catch (error) {
-      return Promise.reject(error as Error);
+      throw new StateWriteError(this.file, error);
     }
-    const problem = shapeProblem(draft);
-    if (problem !== null) return Promise.reject(new Error(`state update rejected: ${problem}`));
     this.#state = deepFreeze(draft);
-    const text = `${JSON.stringify(draft, null, 2)}\n`;
-    const write = this.#writes.then(() => writeFileAtomic(this.file, text));
-    // The chain continues past a failed write; the failure reaches this update's caller alone.
-    this.#writes = write.catch(() => undefined);
-    return write.catch((error: unknown) => {
-      throw new Error(`cannot write ${this.file}: ${describeError(error)}`, { cause: error });
-    });
   }
 
   /** Resolves when every queued write has finished (successfully or not). */
   flush(): Promise<void> {
     return this.#writes;
   }
+
+  /** Finishes the queued writes and gives the folder's lock back; later updates reject. */
+  async close(): Promise<void> {
+    await this.flush();
+    const lock = this.#lock;
+    this.#lock = null;
+    await lock?.release();
+  }
 }
 
-// A SIGKILL between open and rename leaves a temp file behind: ours are the only ones with this name.
+// Says which of the two is wrong in one line, instead of a stack trace from mkdir or readFile.
+async function prepareDir(dir: string, file: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new StateDirError(`${dir} (or a folder above it) is a file, not a folder; point TELEPI_STATE_DIR at a folder`);
+    throw new StateDirError(`cannot create ${dir}: ${diskProblem(error)}`);
+  }
+  const info = await stat(file).catch(() => null);
+  if (info?.isDirectory() === true) throw new StateDirError(`${file} is a folder, not a file; move it away (telepi writes its state there)`);
+}
+
+// A SIGKILL between open and rename leaves a temp file behind: ours are the only ones with these names.
 async function removeStaleTempFiles(dir: string, log: Logger): Promise<void> {
   for (const name of await readdir(dir)) {
-    if (name.startsWith(`.${fileName}.`) && name.endsWith(tempSuffix)) {
+    const stateTemp = name.startsWith(`.${fileName}.`) && name.endsWith(tempSuffix);
+    const lockTemp = name.startsWith(`.${lockFileName}.`) && !isRunning(Number(name.split('.')[3]));
+    if (stateTemp || lockTemp) {
       await unlink(path.join(dir, name)).catch(() => undefined);
       log.debug(`removed ${name}, left by an interrupted write`);
     }
   }
 }
 
-function parseState(text: string): { state: AppState; problem?: undefined } | { state: null; problem: string } {
-  let value: unknown;
+function isRunning(pid: number): boolean {
   try {
-    value = JSON.parse(text);
-  } catch {
-    return { state: null, problem: text.trim() === '' ? 'is empty' : 'is not valid JSON' };
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-  const problem = shapeProblem(value);
-  if (problem !== null) return { state: null, problem: `has an unknown shape (${problem})` };
-  const state = value as AppState;
-  // Keep only the known fields, so stray ones are not carried forward.
-  return {
-    state: {
-      version: 1,
-      subscriptions: state.subscriptions.map(({ chatId, intervalMs, anchorMs }) => ({ chatId, intervalMs, anchorMs })),
-      motion: { enabled: state.motion.enabled },
-      portMapping: state.portMapping === null
-        ? null
-        : { externalPort: state.portMapping.externalPort, createdAtMs: state.portMapping.createdAtMs },
-    },
-  };
-}
-
-/** Says what is wrong with a would-be AppState, or null when it is one. */
-function shapeProblem(value: unknown): string | null {
-  if (!isRecord(value)) return 'not an object';
-  if (value.version !== 1) return `version ${JSON.stringify(value.version)}, expected 1`;
-  if (!Array.isArray(value.subscriptions)) return 'subscriptions is not a list';
-  const chats = new Set<number>();
-  for (const sub of value.subscriptions as unknown[]) {
-    if (!isRecord(sub) || !Number.isSafeInteger(sub.chatId) || !Number.isSafeInteger(sub.intervalMs)
-      || (sub.intervalMs as number) <= 0 || !Number.isFinite(sub.anchorMs)) {
-      return `bad subscription ${JSON.stringify(sub)}`;
-    }
-    if (chats.has(sub.chatId as number)) return `chat ${String(sub.chatId)} subscribed twice`;
-    chats.add(sub.chatId as number);
-  }
-  if (!isRecord(value.motion) || typeof value.motion.enabled !== 'boolean') return 'motion.enabled is not a boolean';
-  const mapping = value.portMapping;
-  if (mapping !== null && (!isRecord(mapping) || !Number.isInteger(mapping.externalPort)
-    || (mapping.externalPort as number) < 1 || (mapping.externalPort as number) > 65535
-    || !Number.isFinite(mapping.createdAtMs))) {
-    return 'portMapping is neither null nor { externalPort, createdAtMs }';
-  }
-  return null;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function deepFreeze<T>(value: T): T {
