@@ -169,6 +169,22 @@ test('stop clears every timer and a bad interval is refused', () => {
   assert.throws(() => scheduler.schedule({ chatId: 1, intervalMs: Number.NaN, anchorMs: t0 }), /cannot schedule chat 1/);
 });
 
+// Issue 10 row 4: an anchor of ±1e300 or an interval of 1 ms made 338 reports in 4 s.
+test('absurd anchors and sub-second intervals are refused; the extremes it accepts fire once per interval', async () => {
+  const { clock, fired, scheduler, t0 } = setup();
+  for (const sub of [{ anchorMs: 1e300, intervalMs: minute }, { anchorMs: -1e300, intervalMs: minute }, { anchorMs: t0, intervalMs: 1 },
+    { anchorMs: t0, intervalMs: 999 }, { anchorMs: Number.POSITIVE_INFINITY, intervalMs: minute }]) {
+    assert.throws(() => scheduler.schedule({ chatId: 1, ...sub }), /cannot schedule chat 1/, JSON.stringify(sub));
+  }
+  assert.deepEqual(scheduler.list(), []);
+  scheduler.schedule({ chatId: 2, intervalMs: 1000, anchorMs: -8.64e15 });
+  scheduler.schedule({ chatId: 3, intervalMs: 1000, anchorMs: 8.64e15 });
+  await clock.advanceAsync(10_000);
+  assert.equal(fired.filter((f) => f.chatId === 2).length, 10);
+  assert.equal(fired.filter((f) => f.chatId === 3).length, 10);
+  scheduler.stop();
+});
+
 test('the fake clock refuses to run a timer loop forever', () => {
   const clock = new FakeClock();
   const loop = () => { clock.setTimeout(loop, 0); };

@@ -20,6 +20,10 @@ export const systemClock: Clock = {
 
 // setTimeout fires at once for delays above 2^31-1 ms (~24.8 days): longer waits are taken in steps.
 const maxTimerMs = 2 ** 31 - 1;
+// Below this a schedule is a bug or a hand-edited file, not a report rate: refused rather than spun on.
+const minIntervalMs = 1000;
+// The range of a JavaScript Date: beyond it anchor + k·interval loses the precision the grid needs.
+const maxAbsEpochMs = 8.64e15;
 
 /** The first fire time anchorMs + k·intervalMs strictly after nowMs (k may be negative). */
 export function nextFireAfter(sub: Subscription, nowMs: number): number {
@@ -65,9 +69,9 @@ export class ReportScheduler {
     this.#log = options.log;
   }
 
-  /** Starts (or replaces) the chat's schedule. @throws RangeError for a non-positive interval. */
+  /** Starts (or replaces) the chat's schedule. @throws RangeError for an interval under 1 s or an anchor outside a Date's range. */
   schedule(sub: Subscription): void {
-    if (!Number.isFinite(sub.intervalMs) || sub.intervalMs <= 0 || !Number.isFinite(sub.anchorMs)) {
+    if (!Number.isFinite(sub.intervalMs) || sub.intervalMs < minIntervalMs || !(Math.abs(sub.anchorMs) <= maxAbsEpochMs)) {
       throw new RangeError(`cannot schedule chat ${sub.chatId}: interval ${sub.intervalMs} ms, anchor ${sub.anchorMs}`);
     }
     this.cancel(sub.chatId);
@@ -121,6 +125,12 @@ export class ReportScheduler {
     const missed = Math.floor((nowMs - entry.targetMs) / intervalMs);
     if (missed > 0) this.#log.info(`chat ${chatId}: skipped ${missed} missed report(s); the clock moved on`);
     entry.targetMs = nextFireAfter(entry.sub, nowMs);
+    // The grid must move forward; if arithmetic ever says otherwise, stop this chat rather than spin.
+    if (!(entry.targetMs > nowMs)) {
+      this.#log.error(`chat ${chatId}: the next report time ${entry.targetMs} is not after now; its reports are stopped`);
+      this.cancel(chatId);
+      return;
+    }
     this.#arm(entry);
     if (this.#running.has(chatId)) {
       this.#log.warn(`chat ${chatId}: the previous report is still running after ${formatDuration(intervalMs)}; skipping this one`);
