@@ -1,5 +1,7 @@
 // A PIR motion sensor (input, rising edge, debounced) and an indicator LED (output) on the Pi's
 // GPIO header, through onoff's sysfs GPIO behind the small GpioLine seam.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Led, MotionSensor } from './types.js';
 import { gpioBase } from './gpiochip.js';
 
@@ -56,14 +58,43 @@ async function openLine(options: GpioLineOptions, direction: 'in' | 'out', edge:
     return { line: factory(sysfsNumber, direction, edge), where };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const advice = code === 'EACCES' || code === 'EPERM'
-      ? 'run telepi as a member of the gpio group, with ProtectKernelTunables off in its unit'
+    // Under the service, a read-only /sys means its GPIO drop-in is missing, not that the kernel is wrong.
+    const advice = code === 'EROFS'
+      ? '/sys is read-only here: the service runs without its GPIO drop-in (telepi.service.d/gpio.conf); ' +
+        'rerun sudo ./install.sh, which adds it when PIR_GPIO or LED_GPIO is set'
+      : code === 'EACCES' || code === 'EPERM'
+      ? 'telepi may not write /sys/class/gpio: rerun sudo ./install.sh, which puts the telepi user in the gpio ' +
+        'group and adds the GPIO drop-in to the service (run by hand, your user needs the gpio group)'
       : code === 'EBUSY'
         ? 'another driver (a dtoverlay) or program holds it: free it or pick another pin'
         : code === 'EINVAL'
           ? `the kernel refused that line number: is ${base} really the chip base?`
           : 'is sysfs GPIO available on this kernel?';
     throw new Error(`${role} on ${where}: cannot export the line (${code ?? (err as Error).message}): ${advice}`, { cause: err });
+  }
+}
+
+/** What sysfs shows of a line that is exported already: read, never written. */
+export interface ExportedLine {
+  direction: string;
+  edge: string;
+  value: string;
+}
+
+/**
+ * Reads an exported line's direction, edge and value from sysfs without taking it: null when the line is
+ * not exported. For `telepi doctor`, which must not export or unexport lines the running service holds.
+ */
+export async function readExportedLine(sysfsNumber: number, sysfsRoot = '/sys/class/gpio'): Promise<ExportedLine | null> {
+  const dir = join(sysfsRoot, `gpio${sysfsNumber}`);
+  const read = (name: string) => readFile(join(dir, name), 'utf8').then((text) => text.trim());
+  try {
+    const [direction, edge, value] = await Promise.all([read('direction'), read('edge').catch(() => 'none'), read('value')]);
+    return { direction, edge, value };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new Error(`cannot read ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): ` +
+      'run as a member of the gpio group, or with sudo', { cause: err });
   }
 }
 

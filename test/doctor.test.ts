@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -219,7 +219,7 @@ describe('telepi doctor with real hardware (fakes at the lowest seams)', () => {
         return Bme280.open(fake, address, { busNumber: bus, sleep: async () => {} });
       },
     };
-    return { env, options, tools, gpio, buses, dev };
+    return { env, options, tools, gpio, buses, dev, sysfs: sysfs.root };
   }
 
   test('checks the sensor, the camera, GPIO and the router, each with a ✓, and exits 0', async () => {
@@ -316,6 +316,44 @@ describe('telepi doctor with real hardware (fakes at the lowest seams)', () => {
     const { code, line } = await doctor({ ...r.env, PIR_GPIO: '17' }, r.options);
     assert.equal(code, 0);
     assert.match(line('PIR sensor'), /^✗ PIR sensor: PIR sensor on BCM17 \(sysfs 529\): cannot export the line \(EBUSY\): another driver/);
+  });
+
+  /** Makes sysfs show `gpio<n>` as exported, as the kernel does for a line a running program holds. */
+  async function exported(sysfs: string, n: number, files: { direction: string; edge: string; value: string }) {
+    await mkdir(join(sysfs, `gpio${n}`));
+    for (const [name, text] of Object.entries(files)) await writeFile(join(sysfs, `gpio${n}`, name), `${text}\n`);
+  }
+
+  test('lines the running service holds are only read: never exported, unexported or blinked', async () => {
+    const r = await rig();
+    await exported(r.sysfs, 529, { direction: 'in', edge: 'rising', value: '0' });
+    await exported(r.sysfs, 539, { direction: 'out', edge: 'none', value: '1' });
+    const { code, output, line } = await doctor({ ...r.env, PIR_GPIO: '17', LED_GPIO: '27' }, r.options);
+    assert.equal(code, 0, output);
+    assert.match(line('PIR sensor'),
+      /^✓ PIR sensor: BCM17 \(sysfs 529\) is exported already, most likely by the running telepi service: direction in, edge rising, value 0 \(only read, not touched/);
+    assert.match(line('LED'), /^✓ LED: BCM27 \(sysfs 539\) is exported already, .*direction out, edge none, value 1 /);
+    assert.equal(r.gpio.lines.length, 0, 'no line was exported (and so none unexported)');
+    assert.equal(await readFile(join(r.sysfs, 'unexport'), 'utf8'), '');
+    assert.equal(await readFile(join(r.sysfs, 'gpio539', 'value'), 'utf8'), '1\n', 'the LED was left as the service set it');
+  });
+
+  test('a line exported the other way round, by another program, is a warning that names the conflict', async () => {
+    const r = await rig();
+    await exported(r.sysfs, 529, { direction: 'out', edge: 'none', value: '0' });
+    const { code, line } = await doctor({ ...r.env, PIR_GPIO: '17' }, r.options);
+    assert.equal(code, 0);
+    assert.equal(line('PIR sensor'), '✗ PIR sensor: BCM17 (sysfs 529) is exported as "out" (direction out, edge none, value 0), ' +
+      'not as an input → another program or overlay uses that line: free it, or set PIR_GPIO to another BCM line');
+    assert.equal(r.gpio.lines.length, 0);
+  });
+
+  test('GPIO without the unit\'s drop-in (a read-only /sys) says to rerun the installer, not to doubt the kernel', async () => {
+    const r = await rig();
+    r.gpio.refuse('EROFS');
+    const { line } = await doctor({ ...r.env, LED_GPIO: '27' }, r.options);
+    assert.match(line('LED'), /^✗ LED: LED on BCM27 \(sysfs 539\): cannot export the line \(EROFS\): \/sys is read-only here: .*rerun sudo \.\/install\.sh/);
+    assert.doesNotMatch(line('LED'), /kernel|chip base/);
   });
 });
 

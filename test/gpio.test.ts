@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { GpioLed, PirSensor } from '../hardware/gpio.js';
+import { GpioLed, PirSensor, readExportedLine } from '../hardware/gpio.js';
 import { gpioBase } from '../hardware/gpiochip.js';
 import { fakeGpioFactory } from './fakes/gpio.js';
 import { LAYOUTS, fakeGpioSysfs, type FakeChip } from './fakes/sysfs.js';
@@ -131,11 +132,29 @@ describe('pin validation and export errors', () => {
     });
   }
 
-  test('a permission error says which group to join', async () => {
+  test('a permission error says to rerun the installer (gpio group and drop-in), or to join the group by hand', async () => {
     const factory = fakeGpioFactory();
     factory.refuse('EACCES');
     await assert.rejects(GpioLed.open({ bcm: 17, base: 512, factory }),
-      /LED on BCM17 \(sysfs 529\): cannot export the line \(EACCES\): run telepi as a member of the gpio group/);
+      /LED on BCM17 \(sysfs 529\): cannot export the line \(EACCES\): .*rerun sudo \.\/install\.sh, which puts the telepi user in the gpio group and adds the GPIO drop-in.*your user needs the gpio group/);
+  });
+
+  test('a read-only /sys (the unit without its GPIO drop-in) says to rerun the installer, not to doubt the kernel', async () => {
+    const factory = fakeGpioFactory();
+    factory.refuse('EROFS');
+    const error = await PirSensor.open({ bcm: 17, base: 512, factory }).then(() => null, (e: unknown) => e as Error);
+    assert.match(error?.message ?? '', /PIR sensor on BCM17 \(sysfs 529\): cannot export the line \(EROFS\): \/sys is read-only here: the service runs without its GPIO drop-in \(telepi\.service\.d\/gpio\.conf\); rerun sudo \.\/install\.sh/);
+    assert.doesNotMatch(error?.message ?? '', /kernel/);
+  });
+
+  test('readExportedLine reads a held line without writing, and says null for a free one', async () => {
+    await withSysfs(LAYOUTS.pi4Kernel66, async (root) => {
+      assert.equal(await readExportedLine(529, root), null);
+      await mkdir(join(root, 'gpio529'));
+      await writeFile(join(root, 'gpio529', 'direction'), 'in\n');
+      await writeFile(join(root, 'gpio529', 'value'), '1\n');
+      assert.deepEqual(await readExportedLine(529, root), { direction: 'in', edge: 'none', value: '1' });
+    });
   });
 
   test('EINVAL points at the chip base', async () => {

@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto';
 import { access, constants, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ClimateSensor } from '../../hardware/index.js';
-import type { GpioLineFactory } from '../../hardware/gpio.js';
 import { Bot } from '../bot.js';
 import { NetworkError, TelegramError } from '../errors.js';
 import { describeError } from '../log.js';
@@ -166,57 +165,6 @@ export async function checkClimate(config: Config, devRoot: string, openSensor: 
   } finally {
     await sensor.close().catch(() => undefined);
   }
-}
-
-// ---- GPIO ----------------------------------------------------------------------------------
-
-export interface GpioCheckOptions {
-  sysfsRoot?: string;
-  factory?: GpioLineFactory;
-  /** How long the LED is lit, so you can see it works. */
-  blinkMs: number;
-}
-
-/** Finds the chip base and opens (then releases) each configured line; the LED blinks once. */
-export async function checkGpio(config: Config, options: GpioCheckOptions): Promise<CheckResult[]> {
-  const { pirLine, ledLine } = config.gpio;
-  const unset = (name: string, variable: string) => skip(name, `not configured (${variable} unset)`);
-  if (pirLine === null && ledLine === null) return [unset('PIR sensor', 'PIR_GPIO'), unset('LED', 'LED_GPIO')];
-  const [{ gpioBase }, { PirSensor, GpioLed }] = await Promise.all([import('../../hardware/gpiochip.js'), import('../../hardware/gpio.js')]);
-  let base: number | null = null;
-  const results: CheckResult[] = [];
-  try {
-    base = await gpioBase(options.sysfsRoot);
-    results.push(ok('GPIO', `chip base ${base} (sysfs line = ${base} + BCM number)`));
-  } catch (error) {
-    results.push(fail('GPIO', describeError(error)));
-  }
-  const line = { base: base ?? 0, sysfsRoot: options.sysfsRoot, factory: options.factory };
-  const check = async (name: string, variable: string, bcm: number | null, open: (bcm: number) => Promise<string>) => {
-    if (bcm === null) return results.push(unset(name, variable));
-    if (base === null) return results.push(skip(name, 'not checked without a GPIO chip'));
-    try {
-      results.push(ok(name, await open(bcm)));
-    } catch (error) {
-      results.push(fail(name, describeError(error)));
-    }
-  };
-  await check('PIR sensor', 'PIR_GPIO', pirLine, async (bcm) => {
-    const pir = await PirSensor.open({ ...line, bcm });
-    await pir.close();
-    return `${pir.description}: opened and released`;
-  });
-  await check('LED', 'LED_GPIO', ledLine, async (bcm) => {
-    const led = await GpioLed.open({ ...line, bcm });
-    try {
-      await led.set(true);
-      await new Promise((resolve) => setTimeout(resolve, options.blinkMs));
-    } finally {
-      await led.close();
-    }
-    return `${led.description}: blinked once`;
-  });
-  return results;
 }
 
 // ---- camera --------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ import { registerSecret } from '../log.js';
 import type { CliIo } from './cli.js';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import {
-  checkCamera, checkClimate, checkGpio, checkStateDir, checkToken, checkUpnp, fail, ok, readEnvFile, skip,
+  checkCamera, checkClimate, checkStateDir, checkToken, checkUpnp, fail, ok, readEnvFile, skip,
   type CheckResult, type OpenSensor,
 } from './doctor-checks.js';
+import { checkGpio } from './doctor-gpio.js';
 
 export const DEFAULT_ENV_FILE = '/etc/telepi/telepi.env';
 
