@@ -1,0 +1,217 @@
+// The connection to the MQTT broker: MQTT.js (imported only here, only when MQTT is configured) with
+// telepi's own reconnect policy — capped exponential backoff with jitter, a rejected login or
+// certificate reported once and retried only at the cap — and no queue while the link is down: a
+// publish then is dropped, and the caller republishes its latest state on the next connect.
+
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { describeError, registerSecret, type Logger } from '../../log.js';
+import { formatDuration } from '../duration.js';
+import type { Clock } from '../scheduler.js';
+
+export interface MqttLinkOptions {
+  /** mqtt://host:port or mqtts://host:port, without credentials. */
+  url: string;
+  username?: string;
+  password?: string;
+  /** A PEM CA certificate for a broker with a private CA. */
+  ca?: string;
+  clientId: string;
+  /** The last will: what the broker publishes (retained) when telepi vanishes without a goodbye. */
+  will: { topic: string; payload: string };
+  /** Topics subscribed on every connect (the session is clean, so the broker forgets them). */
+  subscriptions: string[];
+  /** Called on every connect, after the subscriptions: publish what the broker must hold. */
+  onConnect: () => Promise<void>;
+  onMessage: (topic: string, payload: Buffer) => void;
+  log: Logger;
+  /** For the reconnect timer (default: the system's). */
+  clock: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
+  /** A dead link is noticed within about 1.5× this (default 30 s). */
+  keepaliveSeconds?: number;
+  backoff?: BackoffOptions;
+  /** Give up on a CONNACK after this long (default 10 s). */
+  connectTimeoutMs?: number;
+  random?: () => number;
+  /** Wall-clock ms, for "last publish" (default Date.now). */
+  now?: () => number;
+}
+
+export interface BackoffOptions {
+  initialMs: number;
+  capMs: number;
+}
+
+export const defaultBackoff: BackoffOptions = { initialMs: 1000, capMs: 60_000 };
+
+export interface LinkStatus {
+  connected: boolean;
+  /** The broker's URL: credentials are never part of it. */
+  broker: string;
+  lastPublishAtMs: number | null;
+  lastError: string | null;
+}
+
+export interface PublishOptions {
+  retain: boolean;
+  qos: 0 | 1;
+}
+
+/**
+ * The delay before reconnect attempt `attempt` (0-based): doubling from initialMs up to capMs, the
+ * upper half of it random, so a house of Pis restarted with the broker does not reconnect in step.
+ */
+export function reconnectDelayMs(attempt: number, backoff: BackoffOptions, random: () => number): number {
+  const ceilingMs = Math.min(backoff.capMs, backoff.initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(ceilingMs / 2 + (random() * ceilingMs) / 2);
+}
+
+/** A login refused (CONNACK 4/5 in MQTT 3.1.1, 134/135 in 5) or a certificate refused: retrying soon cannot help. */
+export function isFinalRefusal(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'number') return code === 4 || code === 5 || code === 134 || code === 135;
+  return typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code);
+}
+
+export class MqttLink {
+  private client: MqttClient | undefined;
+  private retryTimer: unknown;
+  private attempt = 0;
+  private closing = false;
+  /** The outage's first failure is a warning; the same outage's later ones only debug lines. */
+  private reportedOutage = false;
+  private lastPublishAtMs: number | null = null;
+  private lastError: string | null = null;
+
+  private constructor(private readonly options: MqttLinkOptions) {}
+
+  /** Imports MQTT.js and starts connecting; resolves at once (the broker may be down: it keeps trying). */
+  static async open(options: MqttLinkOptions): Promise<MqttLink> {
+    if (options.password !== undefined) registerSecret(options.password);
+    const link = new MqttLink(options);
+    const { connect } = await import('mqtt');
+    const clientOptions: IClientOptions = {
+      clientId: options.clientId,
+      username: options.username,
+      password: options.password,
+      ca: options.ca,
+      keepalive: options.keepaliveSeconds ?? 30,
+      connectTimeout: options.connectTimeoutMs ?? 10_000,
+      clean: true,
+      // Reconnects are ours (backoff, final refusals); MQTT.js would retry every second forever.
+      reconnectPeriod: 0,
+      // Nothing waits for a connection: a publish while down is dropped, not stored.
+      queueQoSZero: false,
+      // MQTT.js otherwise builds 65,536 cached buffers at start: +9 MB on a Pi.
+      writeCache: false,
+      will: { topic: options.will.topic, payload: Buffer.from(options.will.payload), qos: 1, retain: true },
+    };
+    const client = connect(options.url, clientOptions);
+    link.client = client;
+    client.on('connect', () => void link.connected(client));
+    client.on('message', (topic, payload) => options.onMessage(topic, payload));
+    client.on('error', (error) => link.failed(error));
+    client.on('close', () => link.closed());
+    return link;
+  }
+
+  get status(): LinkStatus {
+    return {
+      connected: this.client?.connected === true,
+      broker: this.options.url,
+      lastPublishAtMs: this.lastPublishAtMs,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Publishes if connected and resolves true on the broker's ack (QoS 1) or once sent (QoS 0); false when down. */
+  async publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<boolean> {
+    const client = this.client;
+    if (client === undefined || !client.connected || this.closing) return false;
+    try {
+      await client.publishAsync(topic, payload, options);
+    } catch (error) {
+      // The link dropped under it: the next connect republishes the latest state.
+      this.options.log.debug(`MQTT: publish to ${topic} was lost with the link: ${describeError(error)}`);
+      return false;
+    }
+    this.lastPublishAtMs = (this.options.now ?? Date.now)();
+    return true;
+  }
+
+  /**
+   * Says goodbye: publishes `lastWords` (retained) if connected, then disconnects cleanly, so the
+   * broker does not send the will. Bounded by timeoutMs whatever the broker does.
+   */
+  async close(lastWords: { topic: string; payload: string } | null, timeoutMs = 3000): Promise<void> {
+    const client = this.client;
+    if (client === undefined || this.closing) return;
+    this.closing = true;
+    this.options.clock.clearTimeout(this.retryTimer);
+    if (client.connected && lastWords !== null) {
+      await within(timeoutMs, client.publishAsync(lastWords.topic, lastWords.payload, { qos: 1, retain: true }));
+    }
+    await within(timeoutMs, client.endAsync(false));
+    await client.endAsync(true).catch(() => undefined);
+  }
+
+  private async connected(client: MqttClient): Promise<void> {
+    this.attempt = 0;
+    this.reportedOutage = false;
+    this.lastError = null;
+    this.options.log.info(`MQTT: connected to ${this.options.url}`);
+    try {
+      if (this.options.subscriptions.length > 0) await client.subscribeAsync(this.options.subscriptions, { qos: 1 });
+      await this.options.onConnect();
+    } catch (error) {
+      this.options.log.warn(`MQTT: setting up after connect failed: ${describeError(error)}`);
+    }
+  }
+
+  private failed(error: Error): void {
+    const text = describeError(error);
+    this.lastError = text;
+    if (isFinalRefusal(error)) {
+      // Once per outage: a wrong password must not fill the journal every minute.
+      const capMs = (this.options.backoff ?? defaultBackoff).capMs;
+      if (!this.reportedOutage) this.options.log.error(`MQTT: ${refusalText(error, this.options.url)} (retrying only every ${formatDuration(capMs)})`);
+      else this.options.log.debug(`MQTT: still refused: ${text}`);
+      this.reportedOutage = true;
+      this.attempt = Infinity;
+      return;
+    }
+    if (!this.reportedOutage) this.options.log.warn(`MQTT: cannot reach ${this.options.url}: ${text}; retrying with backoff`);
+    else this.options.log.debug(`MQTT: ${text}`);
+    this.reportedOutage = true;
+  }
+
+  private closed(): void {
+    if (this.closing || this.client === undefined) return;
+    if (!this.reportedOutage && this.lastError === null) {
+      this.options.log.warn(`MQTT: lost the link to ${this.options.url}; reconnecting`);
+      this.reportedOutage = true;
+    }
+    this.options.clock.clearTimeout(this.retryTimer);
+    const delayMs = reconnectDelayMs(this.attempt, this.options.backoff ?? defaultBackoff, this.options.random ?? Math.random);
+    if (this.attempt !== Infinity) this.attempt++;
+    const client = this.client;
+    this.retryTimer = this.options.clock.setTimeout(() => {
+      if (!this.closing) client.reconnect();
+    }, delayMs);
+  }
+}
+
+function refusalText(error: unknown, url: string): string {
+  const code = (error as { code?: unknown }).code;
+  // Mosquitto answers a wrong password with 5 (not authorised), others with 4: one message for both.
+  if (typeof code === 'number') {
+    return `${url} refused the login: check MQTT_USERNAME and MQTT_PASSWORD, and that the broker lets that user in`;
+  }
+  return `${url}'s certificate was refused (${describeError(error)}): set MQTT_CA to the CA file that signed it`;
+}
+
+/** Waits for work, but no longer than timeoutMs; its failure is ignored (used only on the way out). */
+async function within(timeoutMs: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  clearTimeout(timer);
+}
