@@ -189,7 +189,11 @@ describe('the settings file', () => {
 });
 
 describe('telepi doctor with real hardware (fakes at the lowest seams)', () => {
-  interface RigOptions { tools?: ('rpicam-still' | 'rpicam-vid')[]; camera?: FakeCameraControl; upnpc?: object | null; i2c?: boolean }
+  interface RigOptions {
+    tools?: ('rpicam-still' | 'rpicam-vid')[]; camera?: FakeCameraControl; upnpc?: object | null; i2c?: boolean;
+    /** Where the fake BME280 answers (default 0x76); null: nothing on the bus. */
+    sensorAt?: number | null;
+  }
 
   /** Fake camera tools and upnpc on a private PATH, a fake /dev with i2c-1, a fake sysfs and GPIO lines. */
   async function rig(opts: RigOptions = {}) {
@@ -214,7 +218,8 @@ describe('telepi doctor with real hardware (fakes at the lowest seams)', () => {
     const options: DoctorOptions = {
       devRoot: dev, sysfsRoot: sysfs.root, gpioFactory: gpio, blinkMs: 1,
       openSensor: (bus, address) => {
-        const fake = new FakeI2cBus({ busNumber: bus }).attach(0x76, new FakeBme280({ calibration: DATASHEET }));
+        const fake = new FakeI2cBus({ busNumber: bus });
+        if (opts.sensorAt !== null) fake.attach(opts.sensorAt ?? 0x76, new FakeBme280({ calibration: DATASHEET }));
         buses.push(fake);
         return Bme280.open(fake, address, { busNumber: bus, sleep: async () => {} });
       },
@@ -299,6 +304,27 @@ describe('telepi doctor with real hardware (fakes at the lowest seams)', () => {
     const { code, line } = await doctor(r.env, options);
     assert.equal(code, 1);
     assert.match(line('climate sensor'), /^✗ climate sensor: found chip id 0x99 at 0x76 on i2c-1, expected 0x60 \(BME280\)/);
+  });
+
+  test('a sensor at 0x77 while 0x76 is configured: the doctor says which address answered and what to set', async () => {
+    const r = await rig({ sensorAt: 0x77 });
+    const { code, line } = await doctor(r.env, r.options);
+    assert.equal(code, 1);
+    assert.match(line('climate sensor'), /^✗ climate sensor: .*0x76 on i2c-1.*; but BME280 at 0x77 on i2c-1 answered → set BME280_ADDRESS=0x77 \(Adafruit and SparkFun boards answer at 0x77\)/);
+    assert.equal(r.buses[1]?.closed, true, 'the sensor found at 0x77 is closed again');
+  });
+
+  test('with 0x77 configured and the sensor at 0x76, it points back at 0x76', async () => {
+    const r = await rig({ sensorAt: 0x76 });
+    const { line } = await doctor({ ...r.env, BME280_ADDRESS: '0x77' }, r.options);
+    assert.match(line('climate sensor'), /; but BME280 at 0x76 on i2c-1 answered → set BME280_ADDRESS=0x76 /);
+  });
+
+  test('nothing at either address: the doctor says both were tried and to check the wiring', async () => {
+    const r = await rig({ sensorAt: null });
+    const { code, line } = await doctor(r.env, r.options);
+    assert.equal(code, 1);
+    assert.match(line('climate sensor'), /^✗ climate sensor: .*0x76.*; nothing answered at 0x77 either → check the wiring/);
   });
 
   test('without a Raspberry Pi GPIO chip the GPIO check fails as a warning and the lines are not tried', async () => {

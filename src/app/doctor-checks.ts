@@ -141,7 +141,7 @@ async function checkCreatable(dir: string, fix: string): Promise<CheckResult> {
 
 export type OpenSensor = (bus: number, address: number) => Promise<ClimateSensor>;
 
-/** The I2C device node, then the chip (its id is checked on open) and one reading. */
+/** The I2C device node, then the chip (its id is checked on open) and one reading; else who answers at the other address. */
 export async function checkClimate(config: Config, devRoot: string, openSensor: OpenSensor): Promise<CheckResult> {
   const what = 'climate sensor';
   if (config.hardware === 'simulated') return ok(what, 'simulated (TELEPI_HARDWARE=simulated)');
@@ -156,7 +156,7 @@ export async function checkClimate(config: Config, devRoot: string, openSensor: 
   try {
     sensor = await openSensor(bus, address);
   } catch (error) {
-    return fail(what, describeError(error));
+    return otherAddress(bus, address, describeError(error), openSensor);
   }
   try {
     return ok(what, `${sensor.description}: ${formatReading(await sensor.read())}`);
@@ -165,6 +165,23 @@ export async function checkClimate(config: Config, devRoot: string, openSensor: 
   } finally {
     await sensor.close().catch(() => undefined);
   }
+}
+
+const hex = (address: number) => `0x${address.toString(16)}`;
+
+/** The configured address failed: a sensor at the other one (Adafruit and SparkFun boards use 0x77) means a wrong setting. */
+async function otherAddress(bus: number, address: number, why: string, openSensor: OpenSensor): Promise<CheckResult> {
+  const other = address === 0x76 ? 0x77 : 0x76;
+  let found: ClimateSensor;
+  try {
+    found = await openSensor(bus, other);
+  } catch {
+    return fail('climate sensor', `${why}; nothing answered at ${hex(other)} either`,
+      'check the wiring (VIN to 3V3 on pin 1, GND, SDA to pin 3, SCL to pin 5) and that I2C is enabled, then reboot once');
+  }
+  await found.close().catch(() => undefined);
+  return fail('climate sensor', `${why}; but ${found.description} answered`,
+    `set BME280_ADDRESS=${hex(other)} (Adafruit and SparkFun boards answer at 0x77), then sudo systemctl restart telepi`);
 }
 
 // ---- camera --------------------------------------------------------------------------------
