@@ -234,7 +234,7 @@ describe('telepi doctor with real hardware (fakes at the lowest seams)', () => {
     assert.match(line('climate sensor'), /^✓ climate sensor: BME280 at 0x76 on i2c-1: -?\d+\.\d°C {2}\d+\.\d% {2}[\d,]+\.\dhPa$/);
     assert.equal(r.buses[0]?.closed, true, 'the sensor is closed after the check');
     assert.match(line('camera tool'), /^✓ camera tool: rpicam-still \(.*\/rpicam-still\)$/);
-    assert.match(line('test photo'), /^✓ test photo: \d+ KB from rpicam-still in \d+\.\d s$/);
+    assert.match(line('test photo'), /^✓ test photo: 1920x1080, \d+ KB from rpicam-still in \d+\.\d s$/);
     assert.match(line('stream tool'), /^✓ stream tool: rpicam-vid /);
     assert.equal(line('GPIO'), '✓ GPIO: chip base 512 (sysfs line = 512 + BCM number)');
     assert.match(line('PIR sensor'), /^✓ PIR sensor: .*BCM17 \(sysfs 529\): opened and released$/);
@@ -246,6 +246,7 @@ describe('telepi doctor with real hardware (fakes at the lowest seams)', () => {
     assert.match(line('router'), /^✓ router: UPnP works and 203\.0\.113\.7 is public/);
     const runs = r.tools.runs();
     assert.equal(runs.length, 1);
+    assert.deepEqual(runs[0]?.argv.slice(runs[0].argv.indexOf('--width'), runs[0].argv.indexOf('--width') + 4), ['--width', '1920', '--height', '1080']);
     assert.ok(runs.every((run) => !run.envKeys.includes('TELEGRAM_BOT_TOKEN')), 'the camera tool never sees the token');
   });
 

@@ -187,8 +187,8 @@ async function otherAddress(bus: number, address: number, why: string, openSenso
 // ---- camera --------------------------------------------------------------------------------
 
 /** The still and video tools on PATH, and one real photo (the camera opens for one process at a time). */
-export async function checkCamera(env: NodeJS.ProcessEnv, captureTimeoutMs: number): Promise<CheckResult[]> {
-  const [{ STILL_TOOLS, StillCamera }, { VIDEO_TOOLS }, { findExecutable }] = await Promise.all([
+export async function checkCamera(env: NodeJS.ProcessEnv, captureTimeoutMs: number, photoSize?: Config['photoSize']): Promise<CheckResult[]> {
+  const [{ DEFAULT_PHOTO_SIZE, STILL_TOOLS, StillCamera }, { VIDEO_TOOLS }, { findExecutable }] = await Promise.all([
     import('../../hardware/camera.js'), import('../../hardware/stream.js'), import('../../hardware/which.js'),
   ]);
   const install = 'sudo apt install rpicam-apps';
@@ -201,9 +201,10 @@ export async function checkCamera(env: NodeJS.ProcessEnv, captureTimeoutMs: numb
     results.push(ok('camera tool', `${still.name} (${still.path})`));
     const startedAt = performance.now();
     try {
-      const jpeg = await new StillCamera({ env, timeoutMs: captureTimeoutMs }).capture();
+      const jpeg = await new StillCamera({ env, timeoutMs: captureTimeoutMs, defaults: photoSize }).capture();
       const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
-      results.push(ok('test photo', `${Math.max(1, Math.round(jpeg.length / 1024))} KB from ${still.name} in ${seconds} s`));
+      const size = photoSize ?? DEFAULT_PHOTO_SIZE;
+      results.push(ok('test photo', `${size.width}x${size.height}, ${Math.max(1, Math.round(jpeg.length / 1024))} KB from ${still.name} in ${seconds} s`));
     } catch (error) {
       results.push(fail('test photo', describeError(error),
         'if telepi is running with a camera link open, it holds the camera: send /close (or sudo systemctl stop telepi) and run doctor again'));

@@ -69,7 +69,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv, io: CliIo, options: Doct
     report(skip('camera', 'simulated (TELEPI_HARDWARE=simulated)'), false);
     report(skip('GPIO and UPnP', 'not used with simulated hardware'), false);
   } else {
-    report(await checkCamera(merged, options.captureTimeoutMs ?? 15_000), false);
+    report(await checkCamera(merged, options.captureTimeoutMs ?? 15_000, config.photoSize), false);
     report(await checkGpio(config, { sysfsRoot: options.sysfsRoot, factory: options.gpioFactory, blinkMs: options.blinkMs ?? 300 }), false);
     report(await checkUpnp(merged, options.upnpcTimeoutMs ?? 15_000), false);
   }
