@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { LogLevel } from '../log.js';
 import { formatDuration, parseDuration } from './duration.js';
+import { describeMqtt, readMqttConfig, type MqttConfig } from './mqtt/settings.js';
 
 /** A missing or invalid variable. Exit code 78 (EX_CONFIG) tells systemd not to restart-loop on it. */
 export class ConfigError extends Error {
@@ -41,6 +42,8 @@ export interface Config {
   /** Still photos' size (PHOTO_SIZE); absent in hand-built configs, where the camera's default applies. */
   photoSize?: { width: number; height: number };
   logLevel: LogLevel;
+  /** null (or absent in hand-built configs) when MQTT_URL is unset: MQTT off. */
+  mqtt?: MqttConfig | null;
 }
 
 export interface LoadConfigOptions {
@@ -101,6 +104,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadConfigOptions = 
   if (pirLine !== null && pirLine === ledLine) {
     problems.push(new ConfigError('LED_GPIO', `LED_GPIO: line ${ledLine} is already PIR_GPIO; wire the LED to another BCM line`));
   }
+  const mqtt = readMqttConfig(env, check, (variable, message) => problems.push(new ConfigError(variable, message)),
+    (v) => durationIn(v, 10_000, 86_400_000), os.hostname());
   const stateDir = state ?? check('STATE_DIRECTORY', null, parseSystemdStateDirectory) ?? defaultStateDir(env, options);
 
   const [first] = problems;
@@ -115,7 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadConfigOptions = 
     bme280: { bus, address },
     stream: { port, externalPort, ttlMs },
     gpio: { pirLine, ledLine },
-    motionCooldownMs, photoSize, logLevel,
+    motionCooldownMs, photoSize, logLevel, mqtt,
   };
 }
 
@@ -134,6 +139,7 @@ export function describeConfig(config: Config): string[] {
     ...(config.photoSize === undefined ? [] : [`photos: ${config.photoSize.width}x${config.photoSize.height}`]),
     `PIR: ${line(config.gpio.pirLine)}, LED: ${line(config.gpio.ledLine)}, motion cooldown ${formatDuration(config.motionCooldownMs)}`,
     `log level: ${config.logLevel}`,
+    describeMqtt(config.mqtt),
   ];
 }
 
