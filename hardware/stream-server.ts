@@ -1,11 +1,11 @@
 // Serves a FrameSource over HTTP: an MJPEG stream, a snapshot and a viewer page, behind one token.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { ConnectionGuard, DEFAULT_CONNECTION_LIMITS, serverOptions, type ConnectionLimits, type ConnectionStats } from './connection-guard.js';
+import { BOUNDARY, StreamClient, type StreamClientStats } from './stream-client.js';
 import { waitForFrame } from './stream.js';
-import { FailureThrottle, type ThrottleSettings } from './throttle.js';
+import { DEFAULT_THROTTLE, FailureThrottle, type ThrottleSettings } from './throttle.js';
 import type { FrameSource } from './types.js';
-
-const BOUNDARY = 'telepiframe';
 
 /** Sent with every response: nothing cached, no token leaked through a Referer, no type sniffing. */
 const COMMON_HEADERS = {
@@ -30,7 +30,7 @@ export interface PageInfo {
   remainingMs: number | null;
 }
 
-export type { ThrottleSettings };
+export type { ConnectionLimits, ConnectionStats, StreamClientStats, ThrottleSettings };
 
 export interface StreamServerOptions {
   source: FrameSource;
@@ -43,71 +43,7 @@ export interface StreamServerOptions {
   /** How long /snapshot.jpg waits for a first frame before a 503. Default 2000 ms. */
   snapshotWaitMs?: number;
   throttle?: Partial<ThrottleSettings>;
-}
-
-export interface StreamClientStats {
-  remoteAddress: string;
-  remotePort: number | undefined;
-  framesSent: number;
-  /** Frames replaced in the pending slot before the client was ready for them. */
-  framesDropped: number;
-  /** 0 or 1: a client never has more than one frame waiting. */
-  pendingFrames: number;
-  /** Bytes written to the response and not yet flushed to the socket. */
-  bufferedBytes: number;
-}
-
-/** One /stream response. It gets a frame only when the previous one has drained; meanwhile, the newest waits. */
-class StreamClient {
-  framesSent = 0;
-  framesDropped = 0;
-  private pending: Buffer | null = null;
-  private busy = false;
-
-  constructor(readonly res: ServerResponse, readonly remoteAddress: string) {}
-
-  offer(frame: Buffer): void {
-    if (!this.busy) return this.write(frame);
-    if (this.pending !== null) this.framesDropped += 1;
-    this.pending = frame;
-  }
-
-  /** Ends the response; a client that stopped reading would never see the end, so it is cut off. */
-  end(): void {
-    this.pending = null;
-    this.res.off('drain', this.onDrain);
-    if (this.busy) this.res.destroy();
-    else this.res.end(`--${BOUNDARY}--\r\n`);
-  }
-
-  stats(): StreamClientStats {
-    return {
-      remoteAddress: this.remoteAddress, remotePort: this.res.socket?.remotePort, framesSent: this.framesSent, framesDropped: this.framesDropped,
-      pendingFrames: this.pending === null ? 0 : 1, bufferedBytes: this.res.writableLength,
-    };
-  }
-
-  private write(frame: Buffer): void {
-    const res = this.res;
-    if (res.writableEnded || res.destroyed) return;
-    res.cork();
-    res.write(`--${BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: ${frame.length}\r\n\r\n`);
-    res.write(frame);
-    const ready = res.write('\r\n');
-    res.uncork();
-    this.framesSent += 1;
-    if (!ready) {
-      this.busy = true;
-      res.once('drain', this.onDrain);
-    }
-  }
-
-  private readonly onDrain = (): void => {
-    this.busy = false;
-    const next = this.pending;
-    this.pending = null;
-    if (next !== null) this.write(next);
-  };
+  limits?: Partial<ConnectionLimits>;
 }
 
 function digest(text: string): Buffer {
@@ -122,8 +58,14 @@ function tokensMatch(given: string, expected: string): boolean {
 /** /alive answers this 1×1 GIF: the viewer page probes it to notice a link closed under it. */
 const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
 
-/** Delayed 403s held open at most; beyond this a flood of wrong tokens is simply disconnected. */
-const MAX_DELAYED_DENIALS = 64;
+/** Requests held back by the throttle at most; beyond this a flood of guesses is simply disconnected. */
+const MAX_HELD_REQUESTS = 64;
+
+/** A GET carries no body: one announced is refused rather than read. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
 
 /** The IP cam's HTTP side: GET /stream, /snapshot.jpg, /alive and / (the viewer page), each needing the token. */
 export class StreamServer {
@@ -133,8 +75,10 @@ export class StreamServer {
   private readonly maxClients: number;
   private readonly log: (line: string) => void;
   private readonly throttle: FailureThrottle;
+  private readonly guard: ConnectionGuard;
   private readonly clients = new Set<StreamClient>();
-  private readonly delayedDenials = new Set<NodeJS.Timeout>();
+  private readonly held = new Set<NodeJS.Timeout>();
+  private comparisons = 0;
   private access: StreamAccess | null = null;
   private unsubscribe: (() => void) | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -144,12 +88,12 @@ export class StreamServer {
     this.now = options.now ?? (() => performance.now());
     this.maxClients = options.maxClients ?? 10;
     this.log = options.log ?? (() => {});
-    this.throttle = new FailureThrottle({
-      freeFailures: 5, initialDelayMs: 250, maxDelayMs: 8000, maxAddresses: 1024, forgetAfterMs: 15 * 60_000,
-      ...options.throttle,
-    }, this.now);
-    this.server = createServer((req, res) => this.handle(req, res));
-    this.server.on('clientError', (_error, socket) => socket.destroy());
+    this.throttle = new FailureThrottle({ ...DEFAULT_THROTTLE, ...options.throttle }, this.now);
+    const limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+    this.guard = new ConnectionGuard(limits, (address) => this.throttle.isTrusted(address));
+    // node:http itself answers oversized headers (431), a timeout (408) or garbage (400), then destroys the socket.
+    this.server = createServer(serverOptions(limits), (req, res) => this.handle(req, res));
+    this.guard.attach(this.server);
   }
 
   get clientCount(): number {
@@ -159,6 +103,15 @@ export class StreamServer {
   /** Addresses with recent wrong tokens remembered (bounded by `throttle.maxAddresses`). */
   get throttledAddressCount(): number {
     return this.throttle.size;
+  }
+
+  /** Tokens compared so far: the throttle decides before each comparison, so this is what a guesser gets. */
+  get tokenComparisons(): number {
+    return this.comparisons;
+  }
+
+  connectionStats(): ConnectionStats {
+    return this.guard.stats();
   }
 
   clientStats(): StreamClientStats[] {
@@ -194,8 +147,8 @@ export class StreamServer {
     this.unsubscribe = null;
     if (this.expiryTimer !== null) clearInterval(this.expiryTimer);
     this.expiryTimer = null;
-    for (const timer of this.delayedDenials) clearTimeout(timer);
-    this.delayedDenials.clear();
+    for (const timer of this.held) clearTimeout(timer);
+    this.held.clear();
     if (!this.server.listening) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
@@ -224,7 +177,9 @@ export class StreamServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.guard.admit(req, res)) return;
     if (req.method !== 'GET') return this.send(res, 405, 'only GET is served here\n', { Allow: 'GET' });
+    if (hasBody(req)) return this.send(res, 400, 'a GET request carries no body\n');
     if (!URL.canParse(req.url ?? '/', 'http://localhost')) return this.send(res, 400, 'bad request\n');
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = url.pathname;
@@ -232,36 +187,57 @@ export class StreamServer {
       return this.send(res, 404, 'not found\n');
     }
     const address = req.socket.remoteAddress ?? 'unknown';
-    const token = url.searchParams.get('token');
-    if (token === null || this.access === null || this.isExpired() || !tokensMatch(token, this.access.token)) {
-      return this.deny(res, address);
-    }
-    this.throttle.succeed(address);
-    if (route === '/stream') return this.serveStream(res, address);
-    if (route === '/snapshot.jpg') return void this.serveSnapshot(res);
-    if (route === '/alive') return void res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': 'image/gif' }).end(PIXEL);
-    return this.servePage(res, token);
+    this.authorize(res, address, url.searchParams.get('token'), true, (token) => {
+      if (route === '/stream') return this.serveStream(res, address);
+      if (route === '/snapshot.jpg') return void this.serveSnapshot(res);
+      if (route === '/alive') return void res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': 'image/gif' }).end(PIXEL);
+      return this.servePage(res, token);
+    });
   }
 
+  /** An error answer ends its connection: nothing further is read from a client that was refused. */
   private send(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+    if (status >= 400) this.guard.closeAfter(res.req, res);
     res.writeHead(status, { ...COMMON_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', ...headers });
     res.end(text);
   }
 
-  private deny(res: ServerResponse, address: string): void {
-    const { delayMs, failures, firstSlowed } = this.throttle.fail(address);
-    const answer = () => this.send(res, 403, 'forbidden: this link is wrong or has expired; ask the bot for a new one\n');
-    if (delayMs === 0) return answer();
-    if (firstSlowed) this.log(`slowing down ${address}: ${failures} wrong or expired tokens`);
-    if (this.delayedDenials.size >= MAX_DELAYED_DENIALS) {
-      res.socket?.destroy();
-      return;
+  /** Compares the token only when the throttle admits it; a guess over budget is held until it may be, once, within bounds. */
+  private authorize(res: ServerResponse, address: string, token: string | null, mayWait: boolean, serve: (token: string) => void): void {
+    const expected = this.access?.token ?? null;
+    if (token === null || expected === null || this.isExpired()) return this.forbid(res); // nothing to guess: no comparison
+    const admission = this.throttle.admit(address);
+    if (!admission.compare) {
+      if (!mayWait) return this.send(res, 429, 'too many wrong links from here; wait and try again\n', { 'Retry-After': String(Math.ceil(admission.waitMs / 1000)) });
+      return this.hold(res, admission.waitMs, () => this.authorize(res, address, token, false, serve));
     }
+    this.comparisons += 1;
+    if (tokensMatch(token, expected)) {
+      this.throttle.succeed(address, admission.charged);
+      return serve(token);
+    }
+    const { failures, firstSlowed } = this.throttle.fail(address);
+    if (firstSlowed) this.log(`spacing out token guesses from ${address}: ${failures} wrong or expired tokens`);
+    this.forbid(res);
+  }
+
+  private forbid(res: ServerResponse): void {
+    this.send(res, 403, 'forbidden: this link is wrong or has expired; ask the bot for a new one\n');
+  }
+
+  /** Holds a request for `waitMs`; when too many are held already, its connection is dropped instead. */
+  private hold(res: ServerResponse, waitMs: number, then: () => void): void {
+    if (this.held.size >= MAX_HELD_REQUESTS) return void res.req.socket.destroy();
+    // +1: a timer may fire a fraction of a millisecond before the monotonic clock reaches its deadline
     const timer = setTimeout(() => {
-      this.delayedDenials.delete(timer);
-      answer();
-    }, delayMs);
-    this.delayedDenials.add(timer);
+      this.held.delete(timer);
+      if (!res.destroyed) then();
+    }, Math.ceil(waitMs) + 1);
+    this.held.add(timer);
+    res.once('close', () => {
+      clearTimeout(timer);
+      this.held.delete(timer);
+    });
   }
 
   private serveStream(res: ServerResponse, address: string): void {

@@ -1,27 +1,15 @@
 import assert from 'node:assert/strict';
-import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isCompleteJpeg } from '../hardware/jpeg.js';
 import { SimulatedStream } from '../hardware/simulated/stream.js';
-import { StreamServer, type StreamServerOptions } from '../hardware/stream-server.js';
+import { StreamServer } from '../hardware/stream-server.js';
 import { MjpegProcessSource, type Schedule } from '../hardware/stream.js';
 import type { Camera } from '../hardware/types.js';
 import { fakeCameraTools, isAlive, type FakeCameraControl, type FakeTool } from './fakes/camera-tools.js';
-import { jpegComments, ManualFrameSource, testJpeg } from './fakes/jpeg.js';
-
-type After = { after: (fn: () => unknown) => void };
-const TOKEN = 'c0ffee-0123456789abcdef-token';
-
-/** Polls `condition` until it holds, failing after `timeoutMs`. */
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+import { jpegComments, testJpeg } from './fakes/jpeg.js';
+import { get, openStream, startServer, TOKEN, until, type After } from './stream-support.js';
 
 function processSource(t: After, tools: FakeTool[], control: FakeCameraControl,
   options: ConstructorParameters<typeof MjpegProcessSource>[0] = {}) {
@@ -121,57 +109,6 @@ test('the simulated stream makes frames on its timer and keeps the latest', asyn
 });
 
 // ---- the HTTP server ----
-
-async function startServer(t: After, options: Partial<StreamServerOptions> = {}) {
-  const source = new ManualFrameSource();
-  const server = new StreamServer({ source, ...options });
-  const port = await server.listen(0, '127.0.0.1');
-  server.setAccess({ token: TOKEN, expiresAtMs: null });
-  t.after(() => server.close());
-  return { server, source, port };
-}
-
-interface Reply { status: number; headers: IncomingMessage['headers']; body: Buffer; ms: number }
-
-function get(port: number, path: string, localAddress?: string): Promise<Reply> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    request({ port, path, host: '127.0.0.1', localAddress, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks),
-        ms: performance.now() - started }));
-    }).on('error', reject).end();
-  });
-}
-
-/** Opens /stream and collects its JPEG parts. */
-function openStream(t: After, port: number, token = TOKEN) {
-  const viewer = { parts: [] as Buffer[], ended: false, res: null as IncomingMessage | null };
-  let pending = Buffer.alloc(0);
-  const req = request({ port, path: `/stream?token=${token}`, host: '127.0.0.1', agent: false }, (res) => {
-    viewer.res = res;
-    res.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      for (;;) {
-        const headerEnd = pending.indexOf('\r\n\r\n');
-        if (headerEnd < 0) break;
-        const header = pending.subarray(0, headerEnd).toString('latin1');
-        assert.match(header, /^--telepiframe\r\nContent-Type: image\/jpeg\r\nContent-Length: \d+$/);
-        const length = Number(/Content-Length: (\d+)/.exec(header)![1]);
-        if (pending.length < headerEnd + 4 + length + 2) break;
-        viewer.parts.push(pending.subarray(headerEnd + 4, headerEnd + 4 + length));
-        pending = pending.subarray(headerEnd + 4 + length + 2);
-      }
-    });
-    res.on('end', () => (viewer.ended = true));
-    res.on('error', () => (viewer.ended = true));
-  });
-  req.on('error', () => (viewer.ended = true));
-  req.end();
-  t.after(() => req.destroy());
-  return viewer;
-}
 
 test('the stream is multipart JPEG parts, each with its type and length', async (t) => {
   const { server, source, port } = await startServer(t);
