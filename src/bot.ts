@@ -10,7 +10,8 @@ import { ApiClient, type CallOptions, type ClientOptions } from './client.js';
 import type { Msg } from './glance.js';
 import type { FileInput } from './inputfile.js';
 import { createLogger, type Logger } from './log.js';
-import { MessageLoop, type Handler, type PollingOptions } from './polling.js';
+import { dispatch, Receipt, type Handler } from './delivery.js';
+import { MessageLoop, type PollingOptions } from './polling.js';
 
 /** The file type in method parameters: whatever `FileInput` accepts besides strings. */
 type F = Exclude<FileInput, string>;
@@ -29,6 +30,14 @@ export type MessageIdentifier =
   | { inline_message_id: string }
   | Pick<Message, 'chat' | 'message_id'>;
 
+/** What the message loop needs from a bot, beyond its public methods. */
+export interface LoopAccess {
+  track(task: Promise<unknown>): void;
+  started(): void;
+  stopped(): void;
+}
+export const loopAccess = Symbol('telepi.loopAccess');
+
 export interface BotOptions extends ClientOptions {
   log?: Logger;
   /** Defaults for messageLoop(); each call may override them. */
@@ -39,12 +48,12 @@ export class Bot {
   readonly client: ApiClient;
   readonly log: Logger;
   protected readonly pollingDefaults: PollingOptions;
-  /** Handlers (or delegates) still running: the message loop waits for them when it stops. */
-  protected readonly running = new Set<Promise<unknown>>();
+  private readonly running = new Set<Promise<unknown>>();
+  private loop: MessageLoop | undefined;
 
   constructor(token: string, options: BotOptions = {}) {
-    this.client = new ApiClient(token, options);
     this.log = options.log ?? createLogger();
+    this.client = new ApiClient(token, { ...options, log: this.log });
     this.pollingDefaults = options.polling ?? {};
   }
 
@@ -158,68 +167,58 @@ export class Bot {
     throw new Error(`${this.constructor.name} has no handler: pass one to messageLoop() or override handle()`);
   }
 
-  /** Long-polls for updates and hands each payload to `handler` (default: this.handle). */
+  /**
+   * Long-polls for updates and hands each payload to `handler` (default: this.handle). One loop per
+   * bot at a time: two pollers would take turns failing with 409 Conflict.
+   */
   messageLoop(handler?: Handler, options: PollingOptions = {}): MessageLoop {
-    if (handler === undefined && this.handle === Bot.prototype.handle) {
-      throw new Error(`${this.constructor.name} has no handler: pass one to messageLoop() or override handle()`);
+    if (this.loop?.running === true) {
+      throw new Error(`${this.constructor.name}.messageLoop() is already running: stop() the running loop before starting another`);
     }
-    const handle = handler ?? ((msg: Msg) => this.handle(msg));
-    return new MessageLoop(this, handle, { ...this.pollingDefaults, ...options });
-  }
-
-  /** Tracks a running handler or delegate so that stopping the loop can wait for it. */
-  track(task: Promise<unknown>, onError: (error: unknown) => void): void {
-    this.running.add(task);
-    task.then(
-      () => {
-        this.running.delete(task);
-        this.backlogChanged();
-      },
-      (error: unknown) => {
-        this.running.delete(task);
-        this.backlogChanged();
-        onError(error);
-      },
-    );
-  }
-
-  private backlogWaiters: Array<{ limit: number; resolve: () => void }> = [];
-
-  /** Resolves once the backlog is at most `limit`: the loop waits on it instead of polling a timer. */
-  whenBacklogAtMost(limit: number): Promise<void> {
-    if (this.backlog <= limit) return Promise.resolve();
-    return new Promise((resolve) => this.backlogWaiters.push({ limit, resolve }));
-  }
-
-  /** Subclasses whose backlog is counted elsewhere call this when it shrinks. */
-  protected backlogChanged(): void {
-    if (this.backlogWaiters.length === 0) return;
-    const backlog = this.backlog;
-    this.backlogWaiters = this.backlogWaiters.filter((waiter) => {
-      if (backlog > waiter.limit) return true;
-      waiter.resolve();
-      return false;
-    });
+    this.loop = new MessageLoop(this, this.handlerOrDefault(handler), { ...this.pollingDefaults, ...options });
+    return this.loop;
   }
 
   /**
-   * Work handed out and not yet done: the message loop stops fetching while it is high, so a burst
-   * waits on the server (unconfirmed, safe) instead of in memory. For a Bot, its running handlers.
+   * Hands one update to the handler (default: this.handle) through the same dispatch as the message
+   * loop, for a webhook. Resolves once the handler has finished with it: then answer the request.
    */
-  get backlog(): number {
-    return this.running.size;
+  handleUpdate(update: Update, handler?: Handler): Promise<void> {
+    if (update === null || typeof update !== 'object' || !Number.isSafeInteger(update.update_id)) {
+      return Promise.reject(new TypeError('handleUpdate: expected an Update object with an integer update_id'));
+    }
+    const handle = this.handlerOrDefault(handler);
+    return new Promise((resolve) => dispatch(update, handle, new Receipt(update.update_id, false, () => resolve()), this.log, (task) => this.track(task)));
   }
 
-  /** The handlers and delegates still running. */
+  private handlerOrDefault(handler: Handler | undefined): Handler {
+    if (handler !== undefined) return handler;
+    if (this.handle === Bot.prototype.handle) {
+      throw new Error(`${this.constructor.name} has no handler: pass one to messageLoop() or override handle()`);
+    }
+    return (msg: Msg) => this.handle(msg);
+  }
+
+  protected track(task: Promise<unknown>): void {
+    this.running.add(task);
+    void task.finally(() => this.running.delete(task));
+  }
+
+  /** The handlers and delegates still running: stopping the loop waits for them. */
   get runningTasks(): ReadonlySet<Promise<unknown>> {
     return this.running;
   }
 
-  /** Called by the message loop when it stops; SpeakerBot rejects pending waits here. */
-  onLoopStop(): void {}
+  /** The message loop's way in; the symbol is not exported from the package, so this is not public surface. */
+  [loopAccess](): LoopAccess {
+    return { track: (task) => this.track(task), started: () => this.loopStarted(), stopped: () => this.loopStopped() };
+  }
 
-  /** Called by the message loop when it starts. */
-  onLoopStart(): void {}
+  /** When the loop starts; SpeakerBot reopens its microphone here. */
+  protected loopStarted(): void {}
+
+  /** When the loop stops; SpeakerBot ends waits that have nothing queued here. */
+  protected loopStopped(): void {}
 
   /** Closes the HTTP connections. */
   close(): Promise<void> {

@@ -3,6 +3,7 @@
 
 import type { Chat } from '@grammyjs/types';
 import type { BotOptions } from './bot.js';
+import { receiptOf } from './delivery.js';
 import { LoopStopped, WaitTooLong } from './errors.js';
 import { chatOf, type Msg } from './glance.js';
 import { describeError } from './log.js';
@@ -20,6 +21,8 @@ export type DelegationPattern = readonly [seedFn: SeedFn, factory: DelegateFacto
 
 interface LiveDelegate {
   settled: boolean;
+  /** The message it was spawned for: its listeners hold it until their first wait(). */
+  initial: Msg;
   listeners: Listener[];
   /** Called once it settles, with the messages its listeners had queued but no wait had read. */
   onSettled?: (unread: Msg[]) => void;
@@ -80,7 +83,10 @@ export class DelegatorBot extends SpeakerBot {
 
   override createListener(timeout?: number): Listener {
     const listener = super.createListener(timeout);
-    this.spawning?.listeners.push(listener);
+    if (this.spawning !== undefined) {
+      this.spawning.listeners.push(listener);
+      listener.startWith(this.spawning.initial);
+    }
     return listener;
   }
 
@@ -89,35 +95,41 @@ export class DelegatorBot extends SpeakerBot {
     return this.patterns.reduce((sum, p) => sum + p.live.size, 0);
   }
 
+  /**
+   * Starts a delegate. Its initial message is finished with once one of its listeners waits, or,
+   * for a delegate without listeners, once it settles.
+   */
   private spawn(factory: DelegateFactory, msg: Msg, seed: Seed): LiveDelegate | undefined {
-    const delegate: LiveDelegate = { settled: false, listeners: [] };
+    const delegate: LiveDelegate = { settled: false, initial: msg, listeners: [] };
+    const receipt = receiptOf(msg);
+    receipt?.hold();
     let task: Delegate | void;
     this.spawning = delegate;
     try {
       task = factory([this, msg, seed]);
     } catch (error) {
       this.log.error(`delegate factory failed: ${describeError(error)}`);
+      receipt?.release();
       return undefined;
     } finally {
       this.spawning = undefined;
     }
-    const promise = Promise.resolve(task);
+    const ownsInitial = delegate.listeners.length === 0;
+    if (!ownsInitial) receipt?.release();
     const settle = () => {
       delegate.settled = true;
-      const unread = new Set(delegate.listeners.flatMap((listener) => listener.drain()));
+      const unread = delegate.listeners.map((listener) => listener.drain());
+      // Handed to a new delegate first (it holds them), then let go here; on stop they stay unfinished.
+      delegate.onSettled?.([...new Set(unread.flat())]);
       for (const listener of delegate.listeners) listener.close(new LoopStopped());
-      delegate.onSettled?.([...unread]);
+      if (!this.mic.stopped) for (const msgs of unread) for (const queued of msgs) receiptOf(queued)?.release();
+      if (ownsInitial) receipt?.release();
     };
-    this.track(
-      promise.then(settle, (error: unknown) => {
-        settle();
-        throw error;
-      }),
-      (error) => {
-        if (error instanceof WaitTooLong || error instanceof LoopStopped) this.log.debug(`delegate for ${describeSeed(seed)} ended: ${describeError(error)}`);
-        else this.log.error(`delegate for ${describeSeed(seed)} failed: ${describeError(error)}`);
-      },
-    );
+    this.track(Promise.resolve(task).then(settle, (error: unknown) => {
+      settle();
+      if (error instanceof WaitTooLong || error instanceof LoopStopped) this.log.debug(`delegate for ${describeSeed(seed)} ended: ${describeError(error)}`);
+      else this.log.error(`delegate for ${describeSeed(seed)} failed: ${describeError(error)}`);
+    }));
     return delegate;
   }
 }

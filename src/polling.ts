@@ -1,13 +1,15 @@
-// The long-poll loop: offsets, dispatch, the retry policy for transport faults, and a graceful stop
-// that confirms the offset past every update handed to a handler.
+// The long-poll loop: offsets, dispatch, the retry policy for transport faults, and a graceful stop.
+// An update is confirmed to Telegram only once its handler has finished with it (see delivery.ts).
 
 import type { Update } from '@grammyjs/types';
-import type { Bot } from './bot.js';
+import { loopAccess, type Bot, type LoopAccess } from './bot.js';
+import { DeliveryLedger, dispatch, type Handler, type Receipt } from './delivery.js';
 import { NetworkError, TelegramError } from './errors.js';
-import { handledUpdateKinds, type Msg } from './glance.js';
+import { handledUpdateKinds } from './glance.js';
+import { Inbox } from './inbox.js';
 import { describeError, type Logger } from './log.js';
 
-export type Handler = (msg: Msg) => unknown;
+export type { Handler } from './delivery.js';
 
 export interface PollingOptions {
   /** Long-poll timeout sent to getUpdates, in seconds. */
@@ -26,12 +28,21 @@ export interface PollingOptions {
   backoffInitialMs?: number;
   backoffCapMs?: number;
   /**
-   * Stop fetching while this many updates wait for their handlers (`bot.backlog`), until half are
-   * done; after `backlogWaitMs` it fetches anyway, so one stuck handler cannot stall every chat.
+   * A directory for the durable inbox (inbox.ts): fetched updates are kept there (one fsync per batch)
+   * and confirmed to Telegram at once, so a busy chat never holds back another; unfinished ones are
+   * handed out again after a restart. Without it, confirmation waits for the oldest unfinished update.
    */
+  inboxDir?: string;
+  /** With an inbox: stop fetching while this many updates are unfinished, until half are done. */
   maxBacklog?: number;
-  backlogWaitMs?: number;
-  /** How long stop() waits for running handlers, in ms. */
+  /**
+   * An update unfinished this long (ms) stops holding back the confirmation, with a warning naming
+   * it: one stuck handler cannot stall every chat. That update will not come again after a crash.
+   */
+  stuckAfterMs?: number;
+  /** Without an inbox, while a handler holds the oldest update: how often to look for new ones, in ms. */
+  recheckMs?: number;
+  /** How long stop() waits for handlers to finish what is queued for them, in ms. */
   stopDeadlineMs?: number;
   /** Random numbers in [0, 1) for the backoff jitter (seedable in tests). */
   random?: () => number;
@@ -67,29 +78,34 @@ const conflictExplanation =
   'getUpdates got 409 Conflict: another program is receiving this bot\'s updates (a second telepi, or a webhook set ' +
   'elsewhere). Only one may poll at a time: stop the other one, or call deleteWebhook if a webhook is set. Retrying with backoff.';
 
+/** How long stop() waits for the last getUpdates that confirms the offset, and for the inbox to close. */
+const confirmTimeoutMs = 3_000;
+
 /** A running message loop. `stop()` ends it gracefully; `done` settles when it has ended. */
 export class MessageLoop {
   /** Resolves when the loop has stopped; rejects when it stopped on a fatal error (a rejected token). */
   readonly done: Promise<void>;
-  /** The offset of the next getUpdates: one past the last update handed to a handler. */
-  offset = 0;
   /** performance.now() of the last successful getUpdates. */
   lastPollAtMs = performance.now();
   /** performance.now() when the last getUpdates ended, well or not: the watchdog checks the loop goes on. */
   lastActivityAtMs = performance.now();
+  private readonly ledger: DeliveryLedger;
+  private inbox: Inbox | undefined;
   private confirmedOffset = 0;
   private stopping = false;
   private stopPromise: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private readonly polled: Promise<void>;
+  private readonly access: LoopAccess;
   private readonly bot: Bot;
   private readonly handler: Handler;
   private readonly log: Logger;
-  private readonly options: Required<Omit<PollingOptions, 'log'>>;
+  private readonly options: Required<Omit<PollingOptions, 'log' | 'inboxDir'>> & { inboxDir: string | undefined };
   private explainedConflict = false;
 
   constructor(bot: Bot, handler: Handler, options: PollingOptions) {
     this.bot = bot;
+    this.access = bot[loopAccess]();
     this.handler = handler;
     this.log = options.log ?? bot.log;
     this.options = {
@@ -99,12 +115,15 @@ export class MessageLoop {
       allowedUpdates: options.allowedUpdates ?? handledUpdateKinds,
       backoffInitialMs: options.backoffInitialMs ?? 500,
       backoffCapMs: options.backoffCapMs ?? 30_000,
+      inboxDir: options.inboxDir,
+      maxBacklog: options.maxBacklog ?? 20_000,
+      stuckAfterMs: options.stuckAfterMs ?? 60_000,
+      recheckMs: options.recheckMs ?? 250,
       stopDeadlineMs: options.stopDeadlineMs ?? 5_000,
-      maxBacklog: options.maxBacklog ?? 1000,
-      backlogWaitMs: options.backlogWaitMs ?? 30_000,
       random: options.random ?? Math.random,
     };
-    bot.onLoopStart();
+    this.ledger = new DeliveryLedger((receipt) => this.inbox?.finished(receipt.updateId));
+    this.access.started();
     this.polled = this.poll();
     this.done = this.polled.then(() => this.stopPromise);
     this.done.catch(() => {});
@@ -114,19 +133,31 @@ export class MessageLoop {
     return !this.stopping;
   }
 
+  /** The offset the next getUpdates sends: every update below it is finished (or kept in the inbox). */
+  get offset(): number {
+    return this.ledger.mark;
+  }
+
+  /** Updates handed out whose handlers have not finished with them. */
+  get unfinished(): number {
+    return this.ledger.unfinished;
+  }
+
   private async poll(): Promise<void> {
+    await this.openInbox();
     let attempt = 0;
     const { timeoutSeconds, requestMarginMs, limit, allowedUpdates } = this.options;
     while (!this.stopping) {
-      if (this.bot.backlog >= this.options.maxBacklog) await this.waitForBacklog();
+      await this.waitForRoom();
+      if (this.stopping) break;
       let updates: Update[];
+      const offset = this.ledger.mark;
       try {
-        const sent = this.offset;
-        updates = await this.bot.getUpdates(
-          { offset: sent, limit, timeout: timeoutSeconds, allowed_updates: allowedUpdates },
+        updates = updateList(await this.bot.getUpdates(
+          { offset, limit, timeout: timeoutSeconds, allowed_updates: allowedUpdates },
           { timeoutMs: timeoutSeconds * 1000 + requestMarginMs, signal: this.abort.signal },
-        );
-        this.confirmedOffset = sent;
+        ));
+        this.confirmedOffset = offset;
       } catch (error) {
         this.lastActivityAtMs = performance.now();
         if (this.stopping) break;
@@ -134,7 +165,8 @@ export class MessageLoop {
         if (!decision.retry) {
           this.log.error(`polling stopped: ${decision.reason}`);
           this.stopping = true;
-          this.bot.onLoopStop();
+          this.access.stopped();
+          await this.inbox?.close();
           throw new Error(decision.reason, { cause: error });
         }
         this.reportFault(error, decision.reason, decision.delayMs);
@@ -144,19 +176,100 @@ export class MessageLoop {
       if (attempt > 0) this.log.info(`getUpdates works again after ${attempt} failed attempt${attempt === 1 ? '' : 's'}`);
       attempt = 0;
       this.lastPollAtMs = this.lastActivityAtMs = performance.now();
-      for (const update of updates) this.dispatch(update);
+      const fresh = this.take(updates);
+      if (fresh.length > 0) await this.keep(fresh);
+      // Only updates already handed out: nothing new on the server right now, and asking again at once would spin.
+      else if (updates.length > 0) await this.waitFor(() => this.ledger.holdingCount === 0, this.options.recheckMs);
     }
   }
 
-  /** Waits until the handlers have caught up with half the backlog, or backlogWaitMs has passed. */
-  private async waitForBacklog(): Promise<void> {
-    const { maxBacklog, backlogWaitMs } = this.options;
-    this.log.debug(`${this.bot.backlog} updates wait for their handlers: pausing getUpdates`);
-    let caughtUp = false;
-    await this.sleep(backlogWaitMs, this.bot.whenBacklogAtMost(Math.floor(maxBacklog / 2)).then(() => (caughtUp = true)));
-    if (!caughtUp && !this.stopping) {
-      this.log.warn(`${this.bot.backlog} updates still wait for their handlers after ${backlogWaitMs} ms: fetching more anyway`);
+  /** Hands out the updates not seen before, in id order; returns their receipts. */
+  private take(updates: Update[]): Receipt[] {
+    const fresh: Receipt[] = [];
+    for (const [index, update] of updates.entries()) {
+      const id = update.update_id;
+      const arrival = this.ledger.classify(id, index === 0);
+      if (arrival === 'seen') continue;
+      if (arrival === 'far') {
+        this.log.warn(`update ${id} is far from the sequence (next expected about ${this.ledger.nextId}): handled, but the offset stays ` +
+          'until the server sends it again first, so later updates of the sequence are not confirmed away');
+      }
+      const receipt = this.ledger.open(id, arrival, false);
+      fresh.push(receipt);
+      dispatch(update, this.handler, receipt, this.log, this.access.track);
+      if (this.inbox !== undefined && !receipt.finished) this.inbox.stage(update);
     }
+    return fresh;
+  }
+
+  /** With an inbox: writes the batch durably, after which it no longer holds back the confirmation. */
+  private async keep(fresh: Receipt[]): Promise<void> {
+    if (this.inbox === undefined) return;
+    if (await this.inbox.commit(this.ledger.nextId)) this.ledger.madeDurable(fresh);
+  }
+
+  private async openInbox(): Promise<void> {
+    const dir = this.options.inboxDir;
+    if (dir === undefined) return;
+    try {
+      this.inbox = await Inbox.open(dir, this.log);
+    } catch (error) {
+      this.log.error(`the inbox in ${dir} cannot be used (${describeError(error)}): running without it, so a busy chat may delay others`);
+      return;
+    }
+    this.ledger.resume(this.inbox.nextId);
+    const replayed = this.inbox.replay();
+    if (replayed.length > 0) this.log.info(`handing out again ${replayed.length} update(s) the last run had not finished`);
+    for (const update of replayed) {
+      const receipt = this.ledger.open(update.update_id, 'new', true, true);
+      dispatch(update, this.handler, receipt, this.log, this.access.track);
+    }
+  }
+
+  /**
+   * Waits until fetching makes sense: with an inbox, while the backlog is below maxBacklog; without,
+   * while at most half a batch holds the confirmation (each getUpdates repeats those from the mark).
+   */
+  private async waitForRoom(): Promise<void> {
+    this.giveUpStuck();
+    if (this.inbox !== undefined) {
+      const { maxBacklog } = this.options;
+      if (this.ledger.unfinished < maxBacklog) return;
+      this.log.debug(`${this.ledger.unfinished} updates wait for their handlers: pausing getUpdates`);
+      while (!this.stopping && this.ledger.unfinished > maxBacklog / 2) await this.waitFor(() => this.ledger.unfinished <= maxBacklog / 2, 60_000);
+      return;
+    }
+    const half = this.options.limit / 2;
+    while (!this.stopping && this.ledger.holdingCount > half) {
+      await this.waitFor(() => this.ledger.holdingCount <= half, Number.POSITIVE_INFINITY);
+      this.giveUpStuck();
+    }
+  }
+
+  /** Confirms past updates unfinished for longer than stuckAfterMs, naming each in the log. */
+  private giveUpStuck(): void {
+    const limitMs = this.options.stuckAfterMs;
+    for (;;) {
+      const oldest = this.ledger.oldestHolding();
+      if (oldest === undefined || performance.now() - oldest.fetchedAtMs < limitMs) return;
+      this.log.warn(`update ${oldest.receipt.updateId} is still unfinished after ${limitMs} ms: confirming it anyway so other updates go on; ` +
+        'it will not come again after a crash');
+      oldest.receipt.finish();
+    }
+  }
+
+  /** Resolves when `ready()` holds after a change, after `maxMs`, when the oldest update gets stuck, or on stop. */
+  private waitFor(ready: () => boolean, maxMs: number): Promise<void> {
+    const oldest = this.ledger.oldestHolding();
+    const stuckInMs = oldest === undefined ? Number.POSITIVE_INFINITY : oldest.fetchedAtMs + this.options.stuckAfterMs - performance.now();
+    const ms = Math.max(0, Math.min(maxMs, stuckInMs));
+    let unsubscribe = () => {};
+    const changed = new Promise<void>((resolve) => {
+      unsubscribe = this.ledger.onChange(() => {
+        if (ready()) resolve();
+      });
+    });
+    return this.sleep(ms, changed).finally(unsubscribe);
   }
 
   private reportFault(error: unknown, reason: string, delayMs: number): void {
@@ -167,34 +280,7 @@ export class MessageLoop {
     this.log.warn(`getUpdates failed: ${reason}; retrying in ${Math.round(delayMs)} ms`);
   }
 
-  private dispatch(update: Update): void {
-    // Never hand an update out twice, even if a server repeats one below the offset.
-    if (update.update_id < this.offset) return;
-    this.offset = update.update_id + 1;
-    let payload: Msg | undefined;
-    for (const kind of handledUpdateKinds) {
-      payload = update[kind];
-      if (payload !== undefined) break;
-    }
-    if (payload === undefined) {
-      this.log.debug(`update ${update.update_id} is of a kind no handler takes; skipped`);
-      return;
-    }
-    let result: unknown;
-    try {
-      result = this.handler(payload);
-    } catch (error) {
-      this.handlerFailed(update.update_id, error);
-      return;
-    }
-    if (result instanceof Promise) this.bot.track(result, (error) => this.handlerFailed(update.update_id, error));
-  }
-
-  private handlerFailed(updateId: number, error: unknown): void {
-    this.log.error(`handler failed on update ${updateId}: ${describeError(error)}`);
-  }
-
-  /** Resolves after `ms`, or sooner when the loop stops or `until` settles; leaves no timer behind. */
+  /** Resolves after `ms` (never, when infinite), or sooner when the loop stops or `until` settles; leaves no timer. */
   private sleep(ms: number, until?: Promise<unknown>): Promise<void> {
     return new Promise((resolve) => {
       const signal = this.abort.signal;
@@ -203,16 +289,17 @@ export class MessageLoop {
         signal.removeEventListener('abort', done);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
       signal.addEventListener('abort', done);
+      if (signal.aborted) done();
       void until?.then(done, done);
     });
   }
 
-
   /**
-   * Ends the loop: aborts the pending getUpdates, rejects pending listener waits, waits for running
-   * handlers up to the deadline, then confirms the offset so a restart does not repeat those updates.
+   * Ends the loop: aborts the pending getUpdates, lets handlers finish what is queued for them until
+   * the deadline (waits with nothing queued reject with LoopStopped), then confirms the offset past
+   * every finished update. Unfinished ones stay unconfirmed and come again after a restart.
    */
   stop(options: { deadlineMs?: number } = {}): Promise<void> {
     this.stopPromise ??= this.shutdown(options.deadlineMs ?? this.options.stopDeadlineMs);
@@ -224,25 +311,53 @@ export class MessageLoop {
     this.stopping = true;
     this.abort.abort();
     await this.polled.catch(() => {});
-    if (!alreadyStopped) this.bot.onLoopStop();
+    if (!alreadyStopped) this.access.stopped();
     await this.drain(deadlineMs);
-    if (this.offset > this.confirmedOffset) {
+    const offset = this.ledger.mark;
+    if (offset > this.confirmedOffset) {
       try {
-        await this.bot.getUpdates({ offset: this.offset, limit: 1, timeout: 0 }, { timeoutMs: 5_000 });
-        this.confirmedOffset = this.offset;
+        await this.bot.getUpdates({ offset, limit: 1, timeout: 0 }, { timeoutMs: confirmTimeoutMs });
+        this.confirmedOffset = offset;
       } catch (error) {
         this.log.warn(`could not confirm the offset on stop (${describeError(error)}): the last updates may be handled again after a restart`);
       }
     }
+    if (this.ledger.unfinished > 0) this.log.info(`${this.ledger.unfinished} update(s) left unfinished: they come again after a restart`);
+    await this.inbox?.close(confirmTimeoutMs);
   }
 
+  /** Waits for running handlers and delegates, new ones included, up to the deadline. */
   private async drain(deadlineMs: number): Promise<void> {
-    const tasks = [...this.bot.runningTasks];
-    if (tasks.length === 0) return;
+    const running = this.bot.runningTasks;
+    if (running.size === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), deadlineMs)));
-    const outcome = await Promise.race([Promise.allSettled(tasks), deadline]);
+    let outcome: unknown;
+    while (running.size > 0 && outcome !== 'late') outcome = await Promise.race([Promise.allSettled([...running]), deadline]);
     clearTimeout(timer);
-    if (outcome === 'late') this.log.warn(`${this.bot.runningTasks.size} handler(s) still running after ${deadlineMs} ms; stopping without them`);
+    if (outcome === 'late') this.log.warn(`${running.size} handler(s) still running after ${deadlineMs} ms; stopping without them`);
   }
+}
+
+/** The getUpdates result as a list of updates in id order, or a 'malformed' fault saying what was wrong. */
+export function updateList(result: unknown): Update[] {
+  const malformed = (what: string) => new NetworkError('getUpdates', 'malformed', `malformed answer: ${what}`);
+  if (!Array.isArray(result)) throw malformed(`the result is ${describeValue(result)}, not a list of updates`);
+  let sorted = true;
+  for (const [index, update] of result.entries()) {
+    if (update === null || typeof update !== 'object' || Array.isArray(update)) throw malformed(`result[${index}] is ${describeValue(update)}, not an update`);
+    const id = (update as { update_id?: unknown }).update_id;
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw malformed(`result[${index}].update_id is ${describeValue(id)}, not a whole number`);
+    if (index > 0 && id <= (result[index - 1] as Update).update_id) sorted = false;
+  }
+  const updates = result as Update[];
+  return sorted ? updates : [...updates].sort((a, b) => a.update_id - b.update_id);
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 20 ? `${value.slice(0, 20)}…` : value)}`;
+  return typeof value === 'object' ? 'an object' : `the ${typeof value} ${String(value)}`;
 }

@@ -2,6 +2,7 @@
 // wait(pattern) resolves with the next matching one, or rejects with WaitTooLong.
 
 import { Bot } from './bot.js';
+import { receiptOf } from './delivery.js';
 import { LoopStopped, WaitTooLong } from './errors.js';
 import { chatOf, type Msg } from './glance.js';
 
@@ -35,7 +36,7 @@ interface Waiter {
 
 /**
  * Messages kept for one listener that is busy between waits. The message loop stops fetching long
- * before this (see `maxBacklog`); only a handler that never waits again reaches it, and loses the oldest.
+ * before this (see `maxBacklog`); only a listener that never waits again reaches it, and loses the oldest.
  */
 const maxQueued = 10_000;
 
@@ -50,6 +51,8 @@ export class Listener {
   private waiter: Waiter | undefined;
   private chatId: number | undefined;
   private attached = false;
+  /** The message last handed out: its handler has finished with it once it waits again. */
+  private current: Msg | undefined;
 
   constructor(mic: Microphone, timeout?: number) {
     this.mic = mic;
@@ -68,16 +71,25 @@ export class Listener {
     return this.chatId;
   }
 
-  /** Resolves with the next message matching `pattern` (any message without one); others are skipped. */
+  /**
+   * Resolves with the next message matching `pattern` (any message without one); others are skipped.
+   * Waiting again tells the loop this listener has finished with the message it had.
+   */
   wait(pattern?: Pattern): Promise<Msg> {
-    if (this.mic.stopped) return Promise.reject(new LoopStopped());
     if (this.waiter !== undefined) return Promise.reject(new Error('this listener is already waiting'));
+    this.finishCurrent();
     this.expired = false;
     this.attach();
     while (this.head < this.queue.length) {
       const msg = this.take();
-      if (pattern === undefined || matches(pattern, msg)) return Promise.resolve(msg);
+      if (pattern === undefined || matches(pattern, msg)) {
+        this.current = msg;
+        return Promise.resolve(msg);
+      }
+      receiptOf(msg)?.release();
     }
+    // After stop, queued messages are still handed out; only an empty queue ends the conversation.
+    if (this.mic.stopped) return Promise.reject(new LoopStopped());
     return new Promise<Msg>((resolve, reject) => {
       const waiter: Waiter = { pattern, resolve, reject, timer: undefined };
       const seconds = this.timeout;
@@ -93,6 +105,13 @@ export class Listener {
     });
   }
 
+  /** The message this listener's owner is handling already (a delegate's initial one): finished at the next wait. */
+  startWith(msg: Msg): void {
+    this.finishCurrent();
+    receiptOf(msg)?.hold();
+    this.current = msg;
+  }
+
   /** Called by the microphone with each message routed to this listener. */
   deliver(msg: Msg): void {
     const waiter = this.waiter;
@@ -100,11 +119,14 @@ export class Listener {
       if (waiter.pattern !== undefined && !matches(waiter.pattern, msg)) return;
       this.waiter = undefined;
       if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+      receiptOf(msg)?.hold();
+      this.current = msg;
       waiter.resolve(msg);
       return;
     }
+    receiptOf(msg)?.hold();
     if (this.queue.length - this.head >= maxQueued) {
-      this.head++;
+      receiptOf(this.queue[this.head++] as Msg)?.release();
       this.mic.dropped++;
     } else {
       this.mic.queued++;
@@ -112,19 +134,29 @@ export class Listener {
     this.queue.push(msg);
   }
 
-  /** Takes the messages queued for this listener that no wait has read yet. */
+  /** Takes the queued messages no wait has read: the caller now answers for finishing them. */
   drain(): Msg[] {
     const unread = this.queue.slice(this.head);
     this.queue = [];
     this.head = 0;
-    if (unread.length > 0) this.mic.released(unread.length);
+    this.mic.queued -= unread.length;
     return unread;
   }
 
-  /** Rejects a pending wait with `error` and stops receiving messages. */
+  /**
+   * Rejects a pending wait with `error` and stops receiving messages. Unread messages are finished
+   * with, unless the loop is stopping: then they stay unconfirmed and come again after a restart.
+   */
   close(error: Error = new LoopStopped()): void {
     this.detach();
-    this.drain();
+    this.finishCurrent();
+    const unread = this.drain();
+    if (!this.mic.stopped) for (const msg of unread) receiptOf(msg)?.release();
+    this.interrupt(error);
+  }
+
+  /** Rejects a pending wait with `error`; queued messages stay for later waits. */
+  interrupt(error: Error): void {
     const waiter = this.waiter;
     this.waiter = undefined;
     if (waiter !== undefined) {
@@ -133,9 +165,15 @@ export class Listener {
     }
   }
 
+  private finishCurrent(): void {
+    const current = this.current;
+    this.current = undefined;
+    if (current !== undefined) receiptOf(current)?.release();
+  }
+
   private take(): Msg {
     const msg = this.queue[this.head++] as Msg;
-    this.mic.released(1);
+    this.mic.queued--;
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
@@ -163,15 +201,8 @@ export class Microphone {
   queued = 0;
   /** Messages a listener dropped because its handler never read them (see maxQueued). */
   dropped = 0;
-  /** Called whenever queued messages are read or discarded (the loop's backpressure listens). */
-  onRelease: (() => void) | undefined;
   private readonly everywhere = new Set<Listener>();
   private readonly byChat = new Map<number, Set<Listener>>();
-
-  released(count: number): void {
-    this.queued -= count;
-    this.onRelease?.();
-  }
 
   add(listener: Listener, chatId?: number): void {
     if (chatId === undefined) {
@@ -209,11 +240,15 @@ export class Microphone {
     return count;
   }
 
-  /** Rejects every pending wait with LoopStopped; later waits reject at once until reopened. */
+  /**
+   * Rejects pending waits with LoopStopped; a listener with queued messages still hands them out, and
+   * rejects once its queue is empty, until reopened.
+   */
   stop(): void {
     this.stopped = true;
-    for (const listener of [...this.everywhere]) listener.close();
-    for (const set of [...this.byChat.values()]) for (const listener of [...set]) listener.close();
+    const stopped = new LoopStopped();
+    for (const listener of [...this.everywhere]) listener.interrupt(stopped);
+    for (const set of [...this.byChat.values()]) for (const listener of [...set]) listener.interrupt(stopped);
   }
 
   reopen(): void {
@@ -225,11 +260,6 @@ export class Microphone {
 export class SpeakerBot extends Bot {
   readonly mic = new Microphone();
 
-  constructor(...args: ConstructorParameters<typeof Bot>) {
-    super(...args);
-    this.mic.onRelease = () => this.backlogChanged();
-  }
-
   /** A listener attached to this bot's microphone; `timeout` in seconds (0: wait forever). */
   createListener(timeout?: number): Listener {
     return new Listener(this.mic, timeout);
@@ -240,16 +270,11 @@ export class SpeakerBot extends Bot {
     return undefined;
   }
 
-  /** Messages waiting in listeners for their handlers. */
-  override get backlog(): number {
-    return this.mic.queued;
-  }
-
-  override onLoopStart(): void {
+  protected override loopStarted(): void {
     this.mic.reopen();
   }
 
-  override onLoopStop(): void {
+  protected override loopStopped(): void {
     this.mic.stop();
   }
 }

@@ -217,6 +217,8 @@ test('stop() waits for running handlers up to the deadline', async (t) => {
   await eventually(() => bot.runningTasks.size === 1);
   await loop.stop();
   assert.equal(finished, 1, 'stop waited for the handler');
+  // The handler finished after the last poll: only stop's own getUpdates can tell the server.
+  assert.equal(h.emu.queuedUpdates, 0, 'stop confirmed the update its handler finished while stopping');
 
   const stuck = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log });
   let release: () => void = () => {};
@@ -228,7 +230,7 @@ test('stop() waits for running handlers up to the deadline', async (t) => {
   assert.ok(performance.now() - started < 1000, 'stop did not wait past its deadline');
   assert.ok(h.log.lines.some((l) => l.includes('still running after 100 ms')));
   release();
-  assert.equal(h.emu.queuedUpdates, 0, 'the offset was confirmed past the update handed out');
+  assert.equal(h.emu.queuedUpdates, 1, 'the unfinished update stays unconfirmed: it comes again after a restart');
 });
 
 test('the retry policy backs off exponentially with jitter and never beyond the cap', () => {
@@ -248,15 +250,18 @@ test('the retry policy backs off exponentially with jitter and never beyond the 
   void ({} as Message);
 });
 
-test('handlers that never finish pause fetching only for backlogWaitMs, then the loop goes on', async (t) => {
+test('a handler stuck on one update holds the confirmation only for stuckAfterMs, and the log names the update', async (t) => {
   const h = await harness(t);
   const bot = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log });
   const seen: string[] = [];
   h.loop(bot, (msg: Msg) => {
-    seen.push(textOf(msg) ?? '');
-    return new Promise(() => {}); // stuck forever
-  }, { maxBacklog: 4, backlogWaitMs: 100, limit: 2, stopDeadlineMs: 10 });
+    const text = textOf(msg) ?? '';
+    seen.push(text);
+    if (text === 'stuck') return new Promise(() => {});
+  }, { stuckAfterMs: 150, limit: 2, stopDeadlineMs: 10 });
+  const stuck = h.emu.pushText('stuck');
   for (let i = 0; i < 8; i++) h.emu.pushText(`m${i}`);
-  await eventually(() => seen.length === 8, 5000);
-  assert.ok(h.log.lines.some((l) => l.includes('still wait for their handlers after 100 ms')));
+  await eventually(() => seen.length === 9, 5000);
+  await eventually(() => h.emu.confirmedOffset > stuck.update_id, 5000, 'the offset moved past the stuck update');
+  assert.ok(h.log.lines.some((l) => l.includes(`update ${stuck.update_id} is still unfinished after 150 ms`)), 'the log names the update');
 });

@@ -1,0 +1,213 @@
+// Delivery: which fetched updates a handler has not finished with. The loop confirms updates only
+// below the oldest unfinished one (the low-water mark), so a crash repeats updates and never loses one.
+
+import type { Update } from '@grammyjs/types';
+import { handledUpdateKinds, type Msg } from './glance.js';
+import { describeError, type Logger } from './log.js';
+
+/**
+ * One update's claim on the confirmation, held by whoever still has to finish with it: the loop
+ * while the handler runs, each listener it was queued for, a delegate until its first wait().
+ */
+export class Receipt {
+  private holds = 0;
+  private done = false;
+
+  constructor(
+    readonly updateId: number,
+    /** True when this update was handed out before (replayed from the inbox after a restart). */
+    readonly redelivered: boolean,
+    private readonly onFinished: (receipt: Receipt) => void,
+  ) {}
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  hold(): void {
+    if (!this.done) this.holds++;
+  }
+
+  release(): void {
+    if (this.done || --this.holds > 0) return;
+    this.finish();
+  }
+
+  /** Finishes it whatever still holds it (a stuck handler's update, given up on). */
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.onFinished(this);
+  }
+}
+
+const receipts = new WeakMap<object, Receipt>();
+
+/** The receipt of the update that carried `msg` (undefined for a message the loop did not deliver). */
+export function receiptOf(msg: Msg): Receipt | undefined {
+  return receipts.get(msg);
+}
+
+/** True when `msg` was handed to a handler before a restart that did not finish with it (at least once). */
+export function isRedelivery(msg: Msg): boolean {
+  return receipts.get(msg)?.redelivered ?? false;
+}
+
+/** An update id this far past the sequence is not taken as the sequence until the server repeats it. */
+export const farGap = 100_000;
+
+export type Arrival = 'new' | 'seen' | 'far';
+
+/**
+ * The updates handed out and not finished, and the offset that is safe to confirm: one past the last
+ * update of the sequence, or the oldest unfinished update that nothing durable holds (the inbox).
+ */
+export class DeliveryLedger {
+  /** Unfinished updates that hold back the confirmation, in id order. */
+  private readonly holding = new Map<number, Receipt>();
+  /** Unfinished updates that do not: kept in the inbox, or far from the sequence. */
+  private readonly free = new Map<number, Receipt>();
+  private readonly fetchedAtMs = new Map<number, number>();
+  private readonly far = new Set<number>();
+  private next = 0;
+  private changed: (() => void) | undefined;
+
+  constructor(private readonly onFinished: (receipt: Receipt) => void = () => {}) {}
+
+  /** One past the highest update id of the sequence handed out (0 before any). */
+  get nextId(): number {
+    return this.next;
+  }
+
+  /** The offset the next getUpdates may send: everything below it is finished or kept durably. */
+  get mark(): number {
+    for (const id of this.holding.keys()) return id;
+    return this.next;
+  }
+
+  get unfinished(): number {
+    return this.holding.size + this.free.size;
+  }
+
+  /** Updates between the mark and the end of the sequence that still hold it. */
+  get holdingCount(): number {
+    return this.holding.size;
+  }
+
+  /** Starts the sequence after a restart: updates below `nextId` are known (in the inbox). */
+  resume(nextId: number): void {
+    this.next = Math.max(this.next, nextId);
+  }
+
+  /**
+   * Whether an update the server sent is new, already handed out, or far past the sequence (handled
+   * once, but the sequence moves to it only when the server sends it again first in an answer).
+   */
+  classify(updateId: number, firstInAnswer: boolean): Arrival {
+    if (this.far.has(updateId)) {
+      if (firstInAnswer || updateId - this.next < farGap) {
+        // The server really holds it: Telegram restarts its numbering after a week without updates.
+        this.far.delete(updateId);
+        this.next = Math.max(this.next, updateId + 1);
+      }
+      return 'seen';
+    }
+    if (updateId < this.next) return 'seen';
+    if (this.next > 0 && updateId - this.next >= farGap) return 'far';
+    return 'new';
+  }
+
+  /** Records an update handed out; `durable` ones (in the inbox) do not hold the confirmation back. */
+  open(updateId: number, arrival: 'new' | 'far', durable: boolean, redelivered = false): Receipt {
+    const receipt = new Receipt(updateId, redelivered, (r) => this.closed(r));
+    if (arrival === 'far') {
+      this.far.add(updateId);
+      // A hostile or broken server could send endless far ids: keep the newest few thousand.
+      if (this.far.size > 4096) this.far.delete(this.far.values().next().value as number);
+      this.free.set(updateId, receipt);
+    } else {
+      this.next = Math.max(this.next, updateId + 1);
+      (durable ? this.free : this.holding).set(updateId, receipt);
+      if (!durable) this.fetchedAtMs.set(updateId, performance.now());
+    }
+    return receipt;
+  }
+
+  /** The updates are now in the inbox: they no longer hold the confirmation back. */
+  madeDurable(receiptsKept: readonly Receipt[]): void {
+    for (const receipt of receiptsKept) {
+      if (receipt.finished || !this.holding.delete(receipt.updateId)) continue;
+      this.fetchedAtMs.delete(receipt.updateId);
+      this.free.set(receipt.updateId, receipt);
+    }
+    this.changed?.();
+  }
+
+  /** The oldest update holding the mark and when it was fetched (performance.now()). */
+  oldestHolding(): { receipt: Receipt; fetchedAtMs: number } | undefined {
+    for (const receipt of this.holding.values()) return { receipt, fetchedAtMs: this.fetchedAtMs.get(receipt.updateId) ?? 0 };
+    return undefined;
+  }
+
+  /** Calls `listener` after every change until the returned function is called. */
+  onChange(listener: () => void): () => void {
+    this.changed = listener;
+    return () => {
+      if (this.changed === listener) this.changed = undefined;
+    };
+  }
+
+  private closed(receipt: Receipt): void {
+    const id = receipt.updateId;
+    if (!this.holding.delete(id)) this.free.delete(id);
+    this.fetchedAtMs.delete(id);
+    this.onFinished(receipt);
+    this.changed?.();
+  }
+}
+
+export type Handler = (msg: Msg) => unknown;
+
+/** The payload of `update` a handler takes, or undefined (a kind no handler takes, or not an object). */
+function payloadOf(update: Update): Msg | undefined {
+  for (const kind of handledUpdateKinds) {
+    const payload: unknown = update[kind];
+    if (payload !== undefined) return payload !== null && typeof payload === 'object' ? (payload as Msg) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Hands an update's payload to `handler` and releases `receipt` once the handler has finished with
+ * it (its promise settled, or the listeners it was queued for asked for the next message).
+ */
+export function dispatch(update: Update, handler: Handler, receipt: Receipt, log: Logger, track: (task: Promise<unknown>) => void): void {
+  const payload = payloadOf(update);
+  receipt.hold();
+  if (payload === undefined) {
+    log.debug(`update ${update.update_id} carries no payload a handler takes; skipped`);
+    receipt.release();
+    return;
+  }
+  receipts.set(payload, receipt);
+  let result: unknown;
+  try {
+    result = handler(payload);
+  } catch (error) {
+    log.error(`handler failed on update ${update.update_id}: ${describeError(error)}`);
+    receipt.release();
+    return;
+  }
+  if (!(result instanceof Promise)) {
+    receipt.release();
+    return;
+  }
+  const task = result.then(
+    () => receipt.release(),
+    (error: unknown) => {
+      log.error(`handler failed on update ${update.update_id}: ${describeError(error)}`);
+      receipt.release();
+    },
+  );
+  track(task);
+}
