@@ -11,6 +11,7 @@ import {
   type CheckResult, type OpenSensor,
 } from './doctor-checks.js';
 import { checkGpio } from './doctor-gpio.js';
+import { checkMqtt } from './mqtt/check.js';
 
 export const DEFAULT_ENV_FILE = '/etc/telepi/telepi.env';
 
@@ -33,6 +34,8 @@ export interface DoctorOptions {
   upnpcTimeoutMs?: number;
   /** How long the LED is lit during its check (default 300 ms). */
   blinkMs?: number;
+  /** Give up on the MQTT broker's connect and round trip after this long (default 10 s). */
+  mqttTimeoutMs?: number;
 }
 
 const EX_CONFIG = 78;
@@ -73,6 +76,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv, io: CliIo, options: Doct
     report(await checkGpio(config, { sysfsRoot: options.sysfsRoot, factory: options.gpioFactory, blinkMs: options.blinkMs ?? 300 }), false);
     report(await checkUpnp(merged, options.upnpcTimeoutMs ?? 15_000), false);
   }
+  report(await checkMqtt(config.mqtt, options.mqttTimeoutMs ?? 10_000), false);
 
   const warned = warnings.length === 0 ? '' : ` ${warnings.length} optional check(s) failed: telepi runs without those features until they are fixed.`;
   if (!valid) {
