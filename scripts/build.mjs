@@ -7,7 +7,8 @@ import { build } from 'esbuild';
 // Start clean: chunk names are content hashes, so old ones would pile up beside the new.
 rmSync('dist', { recursive: true, force: true });
 await build({
-  entryPoints: ['src/index.ts', 'src/app/cli.ts', 'hardware/index.ts', 'src/examples/*.ts'],
+  // The chart renderer runs as its own process (src/app/history/render.ts spawns it), so it is an entry of its own.
+  entryPoints: ['src/index.ts', 'src/app/cli.ts', 'hardware/index.ts', 'src/examples/*.ts', 'src/app/history/render-child.ts'],
   outdir: 'dist',
   outbase: '.',
   bundle: true,
