@@ -3,9 +3,11 @@
 
 import type { Readable } from 'node:stream';
 import { NetworkError, TelegramError, type NetworkFailure } from './errors.js';
-import { isUpload, toInputFile, type InputFile } from './inputfile.js';
-import { registerSecret, redact } from './log.js';
-import { multipartBody } from './multipart.js';
+import { isMessageSend, SendScheduler, type FlowClock, type Permit, type RateLimits } from './flow.js';
+import { containsUpload } from './inputfile.js';
+import { describeError, registerSecret, redact, type Logger } from './log.js';
+import { formOf, multipartBody } from './multipart.js';
+import { resendDecision, type ResendOptions } from './resend.js';
 import { undici, type Dispatcher } from './undici.js';
 
 export const defaultApiRoot = 'https://api.telegram.org';
@@ -21,6 +23,17 @@ export interface ClientOptions {
   uploadTimeoutMs?: number;
   /** Sockets the pool may open to the API. */
   connections?: number;
+  /** Outgoing flow control (on by default): pacing under Telegram's rates and resending; false turns both off. */
+  flow?: FlowOptions | false;
+  /** Where resends are logged (a warning each). */
+  log?: Logger;
+}
+
+export interface FlowOptions extends ResendOptions {
+  /** Telegram's rates, or false for no pacing (resends still apply). Default: telegramRateLimits. */
+  limits?: Partial<RateLimits> | false;
+  /** Monotonic clock and timers for the pacing (tests inject one). */
+  clock?: FlowClock;
 }
 
 export interface CallOptions {
@@ -40,6 +53,9 @@ export class ApiClient {
   private readonly connections: number;
   private dispatcherValue: Dispatcher | undefined;
   private readonly ownsDispatcher: boolean;
+  private readonly flow: { options: ResendOptions; scheduler: SendScheduler | undefined } | undefined;
+  private readonly closed = new AbortController();
+  private readonly log: Logger | undefined;
 
   constructor(token: string, options: ClientOptions = {}) {
     if (typeof token !== 'string' || token.trim() === '') throw new TypeError('a bot token is required');
@@ -62,6 +78,9 @@ export class ApiClient {
     this.connections = options.connections ?? 8;
     this.dispatcherValue = options.dispatcher;
     this.ownsDispatcher = options.dispatcher === undefined;
+    this.log = options.log;
+    const flow = options.flow ?? {};
+    this.flow = flow === false ? undefined : { options: flow, scheduler: flow.limits === false ? undefined : new SendScheduler(flow.limits, flow.clock) };
   }
 
   private get dispatcher(): Dispatcher {
@@ -72,31 +91,48 @@ export class ApiClient {
     return this.dispatcherValue;
   }
 
-  /** Calls a Bot API method; resolves with its `result` or rejects with TelegramError / NetworkError. */
+  /**
+   * Calls a Bot API method; resolves with its `result` or rejects with TelegramError / NetworkError.
+   * Message sends wait their turn under Telegram's rates; failures are sent again as resend.ts decides.
+   */
   async call<T = unknown>(method: string, params: object = {}, options: CallOptions = {}): Promise<T> {
-    let body: string | Readable;
-    let headers: Record<string, string>;
-    let hasUpload = false;
-    for (const key in params) if (isUpload((params as Record<string, unknown>)[key])) hasUpload = true;
-    if (!hasUpload) {
-      // The common case, on the hot path: the parameters go out as JSON as they are.
-      body = JSON.stringify(params);
-      headers = jsonHeaders;
-    } else {
-      const fields: Array<[string, unknown]> = [];
-      const files: Array<[string, InputFile]> = [];
-      for (const [key, value] of Object.entries(params)) {
-        if (value === undefined || value === null) continue;
-        if (isUpload(value)) files.push([key, toInputFile(value, key)]);
-        else fields.push([key, value]);
+    const request = requestOf(params);
+    const timeoutMs = options.timeoutMs ?? (request.replayable === undefined ? this.timeoutMs : this.uploadTimeoutMs);
+    const path = `${this.basePath}/bot${this.token}/${method}`;
+    const flow = method === 'getUpdates' ? undefined : this.flow;
+    const chatId = flow?.scheduler !== undefined && isMessageSend(method) ? chatKeyOf(params) : undefined;
+    for (let attempt = 0; ; attempt++) {
+      let permit: Permit | undefined;
+      if (chatId !== undefined) {
+        const admitted = (flow?.scheduler as SendScheduler).admit(chatId, options.signal);
+        permit = admitted instanceof Promise ? await this.whileOpen(method, admitted) : admitted;
       }
-      const multipart = multipartBody(fields, files);
-      body = multipart.body;
-      headers = { 'content-type': multipart.contentType };
+      let failure: unknown;
+      try {
+        const { body, headers } = request.body();
+        const response = await this.send(method, path, body, headers, timeoutMs, options.signal);
+        return parseAnswer<T>(method, response.statusCode, await this.readText(method, response));
+      } catch (error) {
+        failure = error;
+      } finally {
+        if (permit !== undefined) flow?.scheduler?.release(permit);
+      }
+      const decision = flow === undefined ? undefined : resendDecision(method, failure, attempt, request.replayable !== false, flow.options);
+      if (decision === undefined || !decision.retry) throw failure;
+      const retryAfter = failure instanceof TelegramError ? failure.parameters.retry_after : undefined;
+      if (chatId !== undefined && retryAfter !== undefined) flow?.scheduler?.pause(chatId, retryAfter * 1000);
+      this.log?.warn(`${method} failed: ${decision.reason}; sending it again in ${Math.round(decision.delayMs)} ms (attempt ${attempt + 2})`);
+      await this.whileOpen(method, delay(decision.delayMs, options.signal, this.closed.signal));
     }
-    const timeoutMs = options.timeoutMs ?? (hasUpload ? this.uploadTimeoutMs : this.timeoutMs);
-    const response = await this.send(method, `${this.basePath}/bot${this.token}/${method}`, body, headers, timeoutMs, options.signal);
-    return parseAnswer<T>(method, response.statusCode, await this.readText(method, response));
+  }
+
+  /** Waits for `promise`, failing as aborted when the call's signal fires or the client closes. */
+  private async whileOpen<R>(method: string, promise: Promise<R>): Promise<R> {
+    try {
+      return await promise;
+    } catch (error) {
+      throw new NetworkError(method, 'aborted', `request aborted before it was sent: ${describeError(error)}`);
+    }
   }
 
   /** GETs a file's bytes from the file endpoint, as a stream. */
@@ -111,6 +147,9 @@ export class ApiClient {
   }
 
   async close(): Promise<void> {
+    const closed = new Error('the client was closed');
+    this.closed.abort(closed);
+    this.flow?.scheduler?.close(closed);
     const dispatcher = this.dispatcherValue;
     this.dispatcherValue = undefined;
     if (dispatcher !== undefined && this.ownsDispatcher) await dispatcher.close();
@@ -153,7 +192,8 @@ export class ApiClient {
     const code = (error as { code?: unknown }).code;
     const text = error instanceof Error ? error.message : String(error);
     const detail = redact(`${failureText[failure]}${typeof code === 'string' ? ` (${code})` : ''}: ${text}`);
-    return new NetworkError(method, failure, detail, error instanceof Error ? scrub(error) : undefined);
+    const notSent = typeof code === 'string' && notSentCodes.has(code);
+    return new NetworkError(method, failure, detail, error instanceof Error ? scrub(error) : undefined, notSent);
   }
 }
 
@@ -163,6 +203,9 @@ const failureText: Record<NetworkFailure, string> = {
   malformed: 'malformed answer',
   aborted: 'request aborted',
 };
+
+/** Connect-phase failures: no byte of the request reached the server. */
+const notSentCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN', 'UND_ERR_CONNECT_TIMEOUT']);
 
 function classify(error: unknown): NetworkFailure {
   const code = (error as { code?: unknown } | null)?.code;
@@ -213,4 +256,55 @@ function parseAnswer<T>(method: string, status: number, text: string): T {
   const description = typeof answer.description === 'string' ? redact(answer.description) : `HTTP ${status}`;
   const parameters = answer.parameters !== null && typeof answer.parameters === 'object' ? answer.parameters : {};
   throw new TelegramError(method, code, description, parameters);
+}
+
+interface PreparedRequest {
+  /** A fresh body for each attempt (a multipart body is a stream that is read once). */
+  body(): { body: string | Readable; headers: Record<string, string> };
+  /** undefined without an upload; false when an upload comes from a stream and cannot be sent twice. */
+  replayable: boolean | undefined;
+}
+
+function requestOf(params: object): PreparedRequest {
+  let hasUpload = false;
+  for (const key in params) if (containsUpload((params as Record<string, unknown>)[key])) hasUpload = true;
+  if (!hasUpload) {
+    // The common case, on the hot path: the parameters go out as JSON as they are.
+    const body = JSON.stringify(params);
+    return { body: () => ({ body, headers: jsonHeaders }), replayable: undefined };
+  }
+  const { fields, files } = formOf(params);
+  return {
+    body: () => {
+      const multipart = multipartBody(fields, files);
+      return { body: multipart.body, headers: { 'content-type': multipart.contentType } };
+    },
+    replayable: files.every(([, file]) => file.replayable),
+  };
+}
+
+/** The chat a send goes to, for pacing: chat_id (or user_id for a gift), else none. */
+function chatKeyOf(params: object): number | string | undefined {
+  const { chat_id, user_id } = params as { chat_id?: unknown; user_id?: unknown };
+  const id = chat_id ?? user_id;
+  return typeof id === 'number' || typeof id === 'string' ? id : undefined;
+}
+
+/** Resolves after `ms`; rejects as soon as one of the signals fires. */
+function delay(ms: number, ...signals: Array<AbortSignal | undefined>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stop = () => {
+      clearTimeout(timer);
+      for (const signal of signals) signal?.removeEventListener('abort', stop);
+      reject(new Error('aborted while waiting to send again'));
+    };
+    const timer = setTimeout(() => {
+      for (const signal of signals) signal?.removeEventListener('abort', stop);
+      resolve();
+    }, ms);
+    for (const signal of signals) {
+      if (signal?.aborted) return stop();
+      signal?.addEventListener('abort', stop, { once: true });
+    }
+  });
 }

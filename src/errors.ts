@@ -34,11 +34,14 @@ export class NetworkError extends Error {
   override readonly name = 'NetworkError';
   readonly method: string;
   readonly failure: NetworkFailure;
+  /** True when the request provably never reached the server (refused, no DNS, no route): safe to send again. */
+  readonly notSent: boolean;
 
-  constructor(method: string, failure: NetworkFailure, detail: string, cause?: unknown) {
+  constructor(method: string, failure: NetworkFailure, detail: string, cause?: unknown, notSent = false) {
     super(`${method} failed: ${detail}`, cause === undefined ? undefined : { cause });
     this.method = method;
     this.failure = failure;
+    this.notSent = notSent;
   }
 }
 

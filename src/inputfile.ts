@@ -28,6 +28,11 @@ export class InputFile {
     return new InputFile(stream, filename);
   }
 
+  /** False for a stream: its bytes can be read once, so a request carrying it is never sent again. */
+  get replayable(): boolean {
+    return !(this.source instanceof Readable);
+  }
+
   /** The bytes to send: a Buffer, or a stream opened now (a path is opened only when sending). */
   open(): Buffer | Readable {
     const source = this.source;
@@ -43,6 +48,15 @@ export type FileInput = string | InputFile | Buffer | Uint8Array | Readable;
 /** True for values that must be uploaded as multipart file parts (everything but strings). */
 export function isUpload(value: unknown): value is InputFile | Buffer | Uint8Array | Readable {
   return value instanceof InputFile || value instanceof Uint8Array || value instanceof Readable;
+}
+
+/** True when `value` holds an upload anywhere inside (InputMedia arrays, InputSticker, InputProfilePhoto…). */
+export function containsUpload(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value !== 'object' || depth > 8) return false;
+  if (isUpload(value)) return true;
+  if (Array.isArray(value)) return value.some((item) => containsUpload(item, depth + 1));
+  for (const key in value) if (containsUpload((value as Record<string, unknown>)[key], depth + 1)) return true;
+  return false;
 }
 
 /** Wraps any upload value in an InputFile, naming it after the field when it has no name. */

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { extname } from 'node:path';
 import { Readable } from 'node:stream';
-import type { InputFile } from './inputfile.js';
+import { isUpload, toInputFile, type InputFile } from './inputfile.js';
 
 const mimeTypes: Record<string, string> = {
   '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.gif': 'image/gif', '.webp': 'image/webp',
@@ -27,6 +27,38 @@ export function fieldText(value: unknown): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   return JSON.stringify(value);
+}
+
+export interface Form {
+  fields: Array<[string, unknown]>;
+  files: Array<[string, InputFile]>;
+}
+
+/**
+ * Splits parameters into form fields and file parts. A top-level upload is a part of its own name; one
+ * nested in an object (sendMediaGroup's media, a sticker set's stickers) becomes a part `fileN` and is
+ * named in its place as `attach://fileN`, as the Bot API asks.
+ */
+export function formOf(params: object): Form {
+  const form: Form = { fields: [], files: [] };
+  const attach = (value: unknown, depth: number): unknown => {
+    if (isUpload(value)) {
+      const name = `file${form.files.length}`;
+      form.files.push([name, toInputFile(value, name)]);
+      return `attach://${name}`;
+    }
+    if (value === null || typeof value !== 'object' || depth > 8) return value;
+    if (Array.isArray(value)) return value.map((item) => attach(item, depth + 1));
+    const copy: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) copy[key] = attach(item, depth + 1);
+    return copy;
+  };
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null) continue;
+    if (isUpload(value)) form.files.push([key, toInputFile(value, key)]);
+    else form.fields.push([key, attach(value, 1)]);
+  }
+  return form;
 }
 
 export interface MultipartBody {

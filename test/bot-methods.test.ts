@@ -199,13 +199,15 @@ test('an API error carries method, code, description and parameters', async (t) 
     assert.match(error.description, /message text is empty/);
     return true;
   });
+  const once = h.own(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log, flow: false }));
   h.emu.injectFault({ kind: 'retryAfter', seconds: 3 }, { method: 'sendMessage' });
-  await assert.rejects(bot.sendMessage(42, 'x'), (error: unknown) => error instanceof TelegramError && error.errorCode === 429 && error.parameters.retry_after === 3);
+  await assert.rejects(once.sendMessage(42, 'x'), (error: unknown) => error instanceof TelegramError && error.errorCode === 429 && error.parameters.retry_after === 3);
 });
 
 test('the token never appears in an error\'s text, whatever fails', async (t) => {
   const h = await harness(t);
-  const bot = h.own(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log, timeoutMs: 200 }));
+  // Sent once: the error itself is what is read here, not a resend.
+  const bot = h.own(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log, timeoutMs: 200, flow: { maxAttempts: 1 } }));
   const faults = [{ kind: 'hang' }, { kind: 'reset' }, { kind: 'malformed' }, { kind: 'truncated' }, { kind: 'status', status: 502 }, { kind: 'unauthorized' }] as const;
   for (const fault of faults) {
     h.emu.injectFault(fault);
@@ -215,8 +217,8 @@ test('the token never appears in an error\'s text, whatever fails', async (t) =>
     assert.ok(!text.includes(TOKEN), `${fault.kind}: token leaked in ${text}`);
     assert.ok(!text.includes(TOKEN.split(':')[1] as string), `${fault.kind}: token secret leaked`);
   }
-  const offline = h.own(new Bot(TOKEN, { apiRoot: 'http://127.0.0.1:9', log: h.log }));
+  const offline = h.own(new Bot(TOKEN, { apiRoot: 'http://127.0.0.1:9', log: h.log, flow: { maxAttempts: 1 } }));
   const refused = await offline.getMe().then(() => undefined, (e: unknown) => e as Error);
-  assert.ok(refused instanceof NetworkError && refused.failure === 'network');
+  assert.ok(refused instanceof NetworkError && refused.failure === 'network' && refused.notSent, 'a refused connection is known not to have been sent');
   assert.ok(!refused.message.includes(TOKEN));
 });

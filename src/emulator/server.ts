@@ -9,7 +9,7 @@ import { parseRequest } from './body.js';
 import type { EmulatorState } from './context.js';
 import { applyFault, FaultQueue } from './faults.js';
 import { FileStore } from './files.js';
-import { ApiError, notFound, sendError, sendJson, sendResult, unauthorized } from './http.js';
+import { ApiError, notFound, sendError, sendJson, sendResult, tooManyRequests, unauthorized } from './http.js';
 import { callbackQueryUpdate, textUpdate } from './incoming.js';
 import { METHODS } from './methods.js';
 import type { UploadedPart } from './multipart.js';
@@ -17,6 +17,7 @@ import { MessageStore } from './store.js';
 import type {
   EmulatorOptions, Fault, FaultOptions, PushCallbackQueryOptions, PushTextOptions, RecordedCall, RecordedFile, StoredFile,
 } from './types.js';
+import { MESSAGE_SEND, RateLimiter, TELEGRAM_RATE_LIMITS, type EmulatorRateLimits } from './ratelimits.js';
 import { PollAborted, UpdateQueue } from './updates.js';
 import { SpillDir } from './uploads.js';
 import { CallWaiters } from './waiters.js';
@@ -68,6 +69,7 @@ export class BotApiEmulator extends EventEmitter {
   private readonly keepFileBytes: number;
   private address = { host: '127.0.0.1', port: 0 };
   private closing: Promise<void> | undefined;
+  private rateLimiter: RateLimiter | undefined;
 
   private constructor(private readonly options: EmulatorOptions) {
     super();
@@ -82,6 +84,7 @@ export class BotApiEmulator extends EventEmitter {
       maxPollTimeoutSeconds: options.maxPollTimeoutSeconds ?? 50,
       botMessage: (message, method) => { this.emit('botMessage', message, method); },
     };
+    this.enforceRateLimits(options.rateLimits ?? false);
     this.server = createServer((req, res) => this.onRequest(req, res));
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
@@ -183,6 +186,11 @@ export class BotApiEmulator extends EventEmitter {
     this.faults.clear();
   }
 
+  /** Answers sends beyond Telegram's rates (or the given ones) with 429 and retry_after; false stops. */
+  enforceRateLimits(limits: Partial<EmulatorRateLimits> | boolean = true): void {
+    this.rateLimiter = limits === false ? undefined : new RateLimiter({ ...TELEGRAM_RATE_LIMITS, ...(limits === true ? {} : limits) });
+  }
+
   /** What the bot sent (send*, forwardMessage; latest edit wins), in order; in one chat if given. */
   sentMessages(chatId?: number): Message[] {
     return this.state.store.sentMessages(chatId);
@@ -281,6 +289,13 @@ export class BotApiEmulator extends EventEmitter {
     if (parsed.error) return sendError(res, parsed.error);
     const handler = METHODS.get(method.toLowerCase());
     if (!handler) return sendError(res, notFound());
+    if (this.rateLimiter && MESSAGE_SEND.test(method)) {
+      const seconds = this.overLimit(this.rateLimiter, parsed.params.chat_id, call.atMs);
+      if (seconds !== undefined) {
+        call.rateLimited = true;
+        return sendError(res, tooManyRequests(seconds));
+      }
+    }
     try {
       const result = await handler(this.state, { method, params: parsed.params, files: parsed.files, signal: controller.signal });
       sendResult(res, result);
@@ -289,6 +304,16 @@ export class BotApiEmulator extends EventEmitter {
       if (error instanceof ApiError) return sendError(res, error);
       sendJson(res, 500, { ok: false, error_code: 500, description: `Internal Server Error: ${String(error)}` });
     }
+  }
+
+  private overLimit(limiter: RateLimiter, chatId: unknown, nowMs: number): number | undefined {
+    let chat;
+    try {
+      chat = this.state.store.resolve(chatId).chat;
+    } catch {
+      return undefined; // the method answers the bad chat_id itself
+    }
+    return limiter.admit(chat, nowMs);
   }
 
   private record(call: RecordedCall): void {

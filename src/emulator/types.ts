@@ -1,5 +1,6 @@
 // Public types of the local Bot API emulator (see server.ts for the class itself).
 import type { UserFromGetMe } from '@grammyjs/types';
+import type { EmulatorRateLimits } from './ratelimits.js';
 
 export interface EmulatorOptions {
   /** If set, only this token is accepted; otherwise any token matching /^\d+:[A-Za-z0-9_-]+$/. */
@@ -16,6 +17,8 @@ export interface EmulatorOptions {
   keepFileBytes?: number;
   /** The update_id given to the first pushed update; default 1. */
   firstUpdateId?: number;
+  /** Answer sends beyond Telegram's rates (true) or these rates with 429; default off. */
+  rateLimits?: Partial<EmulatorRateLimits> | boolean;
 }
 
 export interface RecordedFile {
@@ -40,6 +43,8 @@ export interface RecordedCall {
   atMs: number;
   /** Set when an injected fault answered this call instead of the emulator. */
   fault?: Fault['kind'];
+  /** Set when the call was answered 429 for going over the enforced rate limits. */
+  rateLimited?: true;
 }
 
 export type Fault =
