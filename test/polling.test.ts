@@ -265,3 +265,108 @@ test('a handler stuck on one update holds the confirmation only for stuckAfterMs
   await eventually(() => h.emu.confirmedOffset > stuck.update_id, 5000, 'the offset moved past the stuck update');
   assert.ok(h.log.lines.some((l) => l.includes(`update ${stuck.update_id} is still unfinished after 150 ms`)), 'the log names the update');
 });
+
+for (const [body, what] of [
+  ['{"ok":true}', /the result is missing, not a list of updates/],
+  ['{"ok":true,"result":{}}', /the result is an object, not a list/],
+  ['{"ok":true,"result":null}', /the result is null, not a list/],
+  ['{"ok":true,"result":[null]}', /result\[0\] is null, not an update/],
+  ['{"ok":true,"result":[{"update_id":"7"}]}', /result\[0\]\.update_id is the string "7", not a whole number/],
+  ['{"ok":true,"result":[{"update_id":-1}]}', /update_id is the number -1/],
+  ['{"ok":true,"result":"[]"}', /the result is the string/],
+] as const) {
+  test(`an answer that is not an update list (${body}) is a fault: logged with what was wrong, retried, nothing lost`, async (t) => {
+    const h = await harness(t);
+    const bot = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log });
+    const seen: string[] = [];
+    h.emu.pushText('before');
+    h.emu.injectFault({ kind: 'answer', body }, { method: 'getUpdates', count: 2 });
+    const loop = h.loop(bot, (msg: Msg) => seen.push(textOf(msg) ?? ''));
+    h.emu.pushText('after');
+    await eventually(() => seen.length >= 2);
+    assert.deepEqual(seen, ['before', 'after']);
+    assert.equal(loop.running, true);
+    const faults = h.log.lines.filter((l) => l.startsWith('WARN getUpdates failed') && what.test(l));
+    assert.equal(faults.length, 2, `each odd answer was logged with what was wrong:\n${h.log.lines.join('\n')}`);
+    assert.ok(faults.every((l) => /retrying in \d+ ms/.test(l)));
+  });
+}
+
+test('an update far above the sequence is handled and logged, and later updates are not confirmed away', async (t) => {
+  const h = await harness(t);
+  const bot = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log });
+  const seen: string[] = [];
+  h.loop(bot, (msg: Msg) => seen.push(textOf(msg) ?? ''));
+  h.emu.pushText('first');
+  await eventually(() => seen.length === 1);
+  const far = 2 ** 40;
+  const message = { message_id: 1, date: 1, chat: { id: 5, type: 'private', first_name: 'x' }, text: 'far' };
+  h.emu.injectFault({ kind: 'answer', body: JSON.stringify({ ok: true, result: [{ update_id: far, message }] }) }, { method: 'getUpdates' });
+  // Wake the waiting poll so the next one meets the odd answer.
+  h.emu.pushText('second');
+  await eventually(() => seen.includes('far') && seen.includes('second'));
+  for (let i = 0; i < 5; i++) h.emu.pushText(`later${i}`);
+  await eventually(() => seen.length === 8);
+  assert.deepEqual(seen.filter((s) => s.startsWith('later')), ['later0', 'later1', 'later2', 'later3', 'later4']);
+  assert.ok(h.log.lines.some((l) => l.includes(`update ${far} is far from the sequence`)), 'the far update is logged');
+  assert.ok(h.emu.confirmedOffset < far, 'the offset never jumped to the far update');
+});
+
+test('an update id that restarts far away and is sent again first becomes the sequence (Telegram after a quiet week)', async (t) => {
+  const h = await harness(t, { firstUpdateId: 10 });
+  const bot = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log });
+  const seen: string[] = [];
+  h.loop(bot, (msg: Msg) => seen.push(textOf(msg) ?? ''));
+  h.emu.pushText('old');
+  await eventually(() => seen.length === 1);
+  const restart = 5_000_000;
+  const message = (text: string) => ({ message_id: 1, date: 1, chat: { id: 5, type: 'private', first_name: 'x' }, text });
+  // The server now holds only the restarted sequence: it answers it from its start on every poll until confirmed.
+  const answer = JSON.stringify({ ok: true, result: [{ update_id: restart, message: message('r0') }, { update_id: restart + 1, message: message('r1') }] });
+  h.emu.injectFault({ kind: 'answer', body: answer }, { method: 'getUpdates', count: 3 });
+  h.emu.pushText('wake');
+  await eventually(() => h.emu.callsOf('getUpdates').some((c) => Number(c.params.offset) === restart + 2), 5000, 'the offset moved to the new sequence');
+  assert.deepEqual(seen.filter((s) => s.startsWith('r')), ['r0', 'r1'], 'each handled once');
+});
+
+test('messageLoop() refuses a second loop while one runs, and starts again after stop()', async (t) => {
+  const h = await harness(t);
+  const bot = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log });
+  const loop = h.loop(bot, () => {});
+  assert.throws(() => bot.messageLoop(() => {}), /messageLoop\(\) is already running: stop\(\) the running loop before starting another/);
+  await loop.stop();
+  const seen: string[] = [];
+  h.loop(bot, (msg: Msg) => seen.push(textOf(msg) ?? ''));
+  h.emu.pushText('again');
+  await eventually(() => seen.length === 1);
+  assert.equal(h.emu.callsOf('getUpdates').filter((c) => c.fault === undefined).length >= 2, true);
+  assert.ok(!h.log.lines.some((l) => l.includes('409')), 'no two pollers fought');
+});
+
+test('the token never reaches a log line, even from a network error that names the URL', async (t) => {
+  const h = await harness(t);
+  let failures = 2;
+  const { Pool } = undici();
+  const pool = new Pool(h.emu.apiRoot, {
+    connect(options, callback) {
+      // A proxy or resolver that puts the whole request URL in its message.
+      if (failures-- > 0) {
+        callback(new Error(`connect ECONNREFUSED while fetching ${h.emu.apiRoot}/bot${TOKEN}/getUpdates`), null);
+        return;
+      }
+      const socket = connect({ host: options.hostname, port: Number(options.port) });
+      socket.once('connect', () => callback(null, socket));
+      socket.once('error', (error) => callback(error, null));
+    },
+  });
+  t.after(() => pool.close());
+  const bot = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log, dispatcher: pool });
+  const seen: string[] = [];
+  h.loop(bot, (msg: Msg) => seen.push(textOf(msg) ?? ''));
+  h.emu.pushText('through');
+  await eventually(() => seen.length === 1);
+  const lines = h.log.lines.filter((l) => l.includes('ECONNREFUSED while fetching'));
+  assert.equal(lines.length, 2, 'the error reached the log');
+  for (const line of lines) assert.ok(!line.includes(TOKEN.split(':')[1] as string), `the token is in: ${line}`);
+  assert.ok(lines.every((l) => l.includes('/bot<token>/getUpdates')), 'redacted in place');
+});

@@ -72,6 +72,10 @@ export function applyFault(res: ServerResponse, fault: Fault): boolean {
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(MALFORMED_BODY) });
       res.end(MALFORMED_BODY);
       return false;
+    case 'answer':
+      res.writeHead(fault.status ?? 200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(fault.body) });
+      res.end(fault.body);
+      return false;
     case 'truncated': {
       const sent = TRUNCATED_BODY.slice(0, 40);
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(TRUNCATED_BODY) });

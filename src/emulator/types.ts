@@ -55,7 +55,9 @@ export type Fault =
   | { kind: 'conflict' }
   | { kind: 'unauthorized' }
   | { kind: 'malformed' }
-  | { kind: 'truncated' };
+  | { kind: 'truncated' }
+  /** This body (HTTP 200 unless `status`), as JSON: odd answers such as `{"ok":true}` or `{"ok":true,"result":[null]}`. */
+  | { kind: 'answer'; body: string; status?: number };
 
 export interface FaultOptions {
   /** Only requests to this method (case-insensitive); default: any method. */
