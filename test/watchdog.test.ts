@@ -1,12 +1,20 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { test } from 'node:test';
-import { memoryLogger } from '../src/log.js';
+import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createHardware } from '../hardware/index.js';
+import { Appliance } from '../src/app/appliance.js';
+import type { Config } from '../src/app/config.js';
 import { SystemdNotifier, type NotifySpawn } from '../src/app/watchdog.js';
+import { BotApiEmulator } from '../src/emulator/index.js';
+import { TelegramError } from '../src/errors.js';
+import { memoryLogger } from '../src/log.js';
 import { FakeClock, settle } from './fakes/clock.js';
+import { fastPolling, TOKEN } from './support.js';
 
 interface Call {
   command: string;
@@ -171,4 +179,83 @@ test('with the real spawn, systemd-notify is found on the given PATH and gets no
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+// ---- start-up without Telegram: the Pi booted before its network -------------------------------
+
+/** An appliance starting on simulated hardware against `emu`, with the notifier and clock given. */
+async function startAppliance(t: TestContext, emu: Pick<BotApiEmulator, 'apiRoot'>, systemd: SystemdNotifier, clock: FakeClock, token = TOKEN) {
+  const stateDir = await mkdtemp(path.join(tmpdir(), 'telepi-boot-'));
+  const hardware = await createHardware({ kind: 'simulated' });
+  t.after(async () => {
+    await hardware.close();
+    await rm(stateDir, { recursive: true, force: true });
+  });
+  const config: Config = {
+    token, apiRoot: emu.apiRoot, owners: [1001], users: [], hardware: 'simulated', stateDir, stateDirSource: 'TELEPI_STATE_DIR',
+    bme280: { bus: 1, address: 0x76 }, stream: { port: 0, externalPort: 54321, ttlMs: 3_600_000 },
+    gpio: { pirLine: null, ledLine: null }, motionCooldownMs: 60_000, logLevel: 'debug',
+  };
+  const log = memoryLogger();
+  return Appliance.start({ config, hardware, log, notifier: systemd, monotonic: clock, listenHost: '127.0.0.1', polling: fastPolling });
+}
+
+/** What systemd was told, as "READY", "STATUS=…", "WATCHDOG" lines. */
+const told = (calls: Call[]) => calls.map((c) => (c.args[1] === '--ready' ? 'READY' : c.args[1] === 'WATCHDOG=1' ? 'WATCHDOG' : c.args[1] ?? ''));
+
+/** A loopback port with nothing listening: connections are refused, as with no network at boot. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('booted without a network: READY at once, STATUS says it waits for Telegram, the watchdog is fed, and it starts once getMe works',
+  { timeout: 40_000 }, async (t) => {
+    const port = await closedPort();
+    const down = { apiRoot: `http://127.0.0.1:${port}` };
+    const { calls, spawn } = fakeSpawn();
+    const clock = new FakeClock(0);
+    const systemd = notifier({ ...systemdEnv, WATCHDOG_USEC: '1000000' }, spawn); // a ping every 500 ms
+    let started: Appliance | undefined;
+    const starting = startAppliance(t, down, systemd, clock).then((app) => (started = app));
+    let emu: BotApiEmulator | undefined;
+    t.after(async () => {
+      await starting.catch(() => undefined);
+      await started?.stop();
+      await emu?.close();
+    });
+    const waiting = () => told(calls).filter((line) => line.startsWith('STATUS=waiting for Telegram')).length;
+    // Time moves on the fake clock, in small steps, so each refused getMe fails for real in between.
+    for (let steps = 0; started === undefined && steps < 4000; steps++) {
+      if (emu === undefined && waiting() >= 2) emu = await BotApiEmulator.start({ token: TOKEN, port }); // the network is up
+      await clock.advanceAsync(250);
+      await sleep(5);
+    }
+    assert.ok(started, `the appliance started once getMe worked: ${told(calls).join(', ')}`);
+    const lines = told(calls);
+    assert.equal(lines[0], 'READY', 'READY=1 is the first thing systemd hears, before Telegram answers');
+    assert.equal(lines.filter((l) => l === 'READY').length, 1);
+    const statuses = lines.filter((l) => l.startsWith('STATUS='));
+    assert.match(statuses[0] ?? '', /^STATUS=waiting for Telegram: cannot reach the Bot API yet \(.*\); retrying in 1 s$/);
+    assert.match(statuses[1] ?? '', /^STATUS=waiting for Telegram: .*; retrying in 2 s$/);
+    assert.equal(statuses.at(-1), 'STATUS=connected to Telegram as @telepi_bot');
+    // Every 500 ms of (fake) waiting had its ping: the watchdog never starved while Telegram was away.
+    const waitedMs = clock.delays.filter((ms) => ms >= 1000).slice(0, statuses.length - 1).reduce((a, b) => a + b, 0);
+    assert.ok(lines.filter((l) => l === 'WATCHDOG').length >= waitedMs / 500, `pings while waiting ${waitedMs} ms: ${lines.join(', ')}`);
+  });
+
+test('a rejected token at start is final: no retry, the watchdog stops, and Appliance.start rejects with the 401', { timeout: 15_000 }, async (t) => {
+  const emu = await BotApiEmulator.start({ token: TOKEN });
+  t.after(() => emu.close());
+  const { calls, spawn } = fakeSpawn();
+  const clock = new FakeClock(0);
+  const systemd = notifier(systemdEnv, spawn);
+  await assert.rejects(startAppliance(t, emu, systemd, clock, '7654321:AAwrong-token-000000000000000000'),
+    (error: unknown) => error instanceof TelegramError && error.errorCode === 401);
+  assert.equal(emu.callsOf('getMe').length, 1);
+  assert.equal(clock.pendingTimers, 0, 'no retry and no watchdog timer left behind');
+  assert.equal(told(calls)[0], 'READY');
 });

@@ -3,7 +3,6 @@
 
 import type { Hardware } from '../../hardware/index.js';
 import { DelegatorBot, perChatId } from '../delegate.js';
-import { TelegramError } from '../errors.js';
 import { InputFile } from '../inputfile.js';
 import { describeError, type Logger } from '../log.js';
 import type { MessageLoop, PollingOptions } from '../polling.js';
@@ -16,6 +15,7 @@ import { IpCam } from './ipcam.js';
 import { MotionWatcher } from './motion.js';
 import { systemClock, type Clock } from './scheduler.js';
 import { StateStore } from './state.js';
+import { waitForTelegram } from './wait-for-telegram.js';
 import type { SystemdNotifier } from './watchdog.js';
 
 export interface ApplianceOptions {
@@ -87,7 +87,7 @@ export class Appliance {
       idleSeconds: options.idleSeconds ?? 600,
     };
 
-    const me = await getMeWithRetry(bot, log);
+    const me = await waitForTelegram(bot, { log, notifier: options.notifier ?? null, clock: monotonic });
     username = me.username;
     await bot.setMyCommands(menuCommands()).catch((error: unknown) => log.warn(`could not register the command menu: ${describeError(error)}`));
     await ipcam.removeStaleMapping();
@@ -100,11 +100,10 @@ export class Appliance {
     return appliance;
   }
 
-  /** Tells systemd it is ready and feeds its watchdog while the poll loop keeps turning. */
+  /** Feeds systemd's watchdog while the poll loop keeps turning (READY=1 went out before getMe). */
   private watch(loop: MessageLoop): void {
     const notifier = this.options.notifier;
     if (notifier === null || notifier === undefined) return;
-    void notifier.ready();
     const polling = this.options.polling ?? {};
     // A poll ends within its timeout plus margin, and a failed one is retried within the backoff cap.
     const stalledAfterMs = 2 * ((polling.timeoutSeconds ?? 30) * 1000 + (polling.requestMarginMs ?? 10_000) + (polling.backoffCapMs ?? 30_000));
@@ -130,19 +129,5 @@ export class Appliance {
     await hardware.close().catch((error: unknown) => log.warn(`closing the hardware: ${describeError(error)}`));
     await this.bot.close();
     log.info('telepi stopped');
-  }
-}
-
-/** getMe until it works: at boot the network may come up after telepi. A rejected token is final. */
-async function getMeWithRetry(bot: DelegatorBot, log: Logger): Promise<Awaited<ReturnType<DelegatorBot['getMe']>>> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await bot.getMe();
-    } catch (error) {
-      if (error instanceof TelegramError && (error.errorCode === 401 || error.errorCode === 404)) throw error;
-      const delayMs = Math.min(30_000, 1000 * 2 ** attempt);
-      log.warn(`cannot reach the Bot API yet (${describeError(error)}); retrying in ${delayMs / 1000} s`);
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-    }
   }
 }
