@@ -51,6 +51,18 @@ export async function run(config: Config, env: NodeJS.ProcessEnv, io: CliIo): Pr
   });
   log.info('stopping');
   await appliance.stop();
+  if (fatal === undefined) return 0;
   // The token can only be revoked while running; like a bad token at start, a restart cannot help.
-  return fatal === undefined ? 0 : EX_CONFIG;
+  if (isTokenRejection(fatal)) {
+    log.error(`exiting with ${EX_CONFIG} (configuration): ${describeError(fatal)}`);
+    return EX_CONFIG;
+  }
+  log.error(`the message loop ended on an unexpected error (${describeError(fatal)}): exiting with 1 so that systemd restarts telepi`);
+  return 1;
+}
+
+/** The loop ends on a rejected token with that TelegramError as the cause. */
+function isTokenRejection(error: unknown): boolean {
+  const cause = error instanceof Error ? error.cause : undefined;
+  return cause instanceof TelegramError && (cause.errorCode === 401 || cause.errorCode === 404);
 }
