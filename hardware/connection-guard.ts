@@ -83,7 +83,7 @@ export class ConnectionGuard {
   admit(req: IncomingMessage, res: ServerResponse): boolean {
     const socket = req.socket;
     const state = this.states.get(socket);
-    if (state === undefined) return !socket.destroyed;
+    if (state === undefined || socket.destroyed) return !socket.destroyed; // the rest of a dropped flood's last chunk
     if (state.closing || state.inFlight >= this.limits.maxPipelinedRequests) {
       // A queued pipelined response has no socket yet (res.socket is null): cut the connection, not the response.
       this.dropped += 1;

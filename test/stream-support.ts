@@ -73,7 +73,15 @@ export function openStream(t: After, port: number, token = TOKEN) {
 /** A raw connection that records what it receives and when the server closed it. */
 export function rawClient(t: After, port: number, localAddress?: string) {
   const socket: Socket = connect({ port, host: '127.0.0.1', localAddress });
-  const client = { socket, received: '', closed: false, connected: false };
+  const client = {
+    socket, received: '', closed: false, connected: false,
+    /** Resolves on `event`, or when the connection closes first; never rejects (a reset is an outcome here). */
+    settled: (event: 'connect' | 'drain') => new Promise<void>((resolve) => {
+      if (client.closed) return resolve();
+      socket.once(event, () => resolve());
+      socket.once('close', () => resolve());
+    }),
+  };
   socket.on('connect', () => (client.connected = true));
   socket.on('data', (chunk: Buffer) => (client.received += chunk.toString('latin1')));
   socket.on('error', () => {}); // a reset is how the server drops a flood: the test reads `closed`
