@@ -30,7 +30,10 @@ export interface ClientOptions {
 }
 
 export interface FlowOptions extends ResendOptions {
-  /** Telegram's rates, or false for no pacing (resends still apply). Default: telegramRateLimits. */
+  /**
+   * Telegram's rates, or false for no pacing (resends still apply). Default: telegramRateLimits, except
+   * for an API root on loopback (an emulator, tests), which is paced only when limits are given.
+   */
   limits?: Partial<RateLimits> | false;
   /** Monotonic clock and timers for the pacing (tests inject one). */
   clock?: FlowClock;
@@ -80,7 +83,9 @@ export class ApiClient {
     this.ownsDispatcher = options.dispatcher === undefined;
     this.log = options.log;
     const flow = options.flow ?? {};
-    this.flow = flow === false ? undefined : { options: flow, scheduler: flow.limits === false ? undefined : new SendScheduler(flow.limits, flow.clock) };
+    // A loopback API root is an emulator or a test server, with no limits to keep: paced only when asked.
+    const paced = flow !== false && flow.limits !== false && (flow.limits !== undefined || !isLoopback(url.hostname));
+    this.flow = flow === false ? undefined : { options: flow, scheduler: paced ? new SendScheduler(flow.limits || {}, flow.clock) : undefined };
   }
 
   private get dispatcher(): Dispatcher {
@@ -281,6 +286,10 @@ function requestOf(params: object): PreparedRequest {
     },
     replayable: files.every(([, file]) => file.replayable),
   };
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 /** The chat a send goes to, for pacing: chat_id (or user_id for a gift), else none. */

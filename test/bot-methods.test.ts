@@ -222,3 +222,59 @@ test('the token never appears in an error\'s text, whatever fails', async (t) =>
   assert.ok(refused instanceof NetworkError && refused.failure === 'network' && refused.notSent, 'a refused connection is known not to have been sent');
   assert.ok(!refused.message.includes(TOKEN));
 });
+
+test('sendMediaGroup with three Buffers sends three files, each named by attach://', { timeout: 10_000 }, async (t) => {
+  const h = await harness(t);
+  const bot = h.own(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log }));
+  const files = [Buffer.alloc(1000, 1), Buffer.alloc(2000, 2), Buffer.alloc(3000, 3)];
+  const album = await bot.call('sendMediaGroup', {
+    chat_id: 42,
+    media: [
+      { type: 'photo', media: files[0] as Buffer, caption: 'first' },
+      { type: 'photo', media: InputFile.fromBuffer(files[1] as Buffer, 'second.jpg') },
+      { type: 'video', media: Readable.from([files[2] as Buffer]) },
+    ],
+  });
+  assert.equal(album.length, 3);
+  assert.equal(new Set(album.map((m) => m.media_group_id)).size, 1, 'one album');
+  const call = h.emu.callsOf('sendMediaGroup')[0];
+  assert.equal(call?.encoding, 'multipart');
+  const media = call?.params.media as Array<{ media: string; caption?: string }>;
+  assert.deepEqual(media.map((m) => m.media), ['attach://file0', 'attach://file1', 'attach://file2']);
+  assert.equal(media[0]?.caption, 'first');
+  for (const [i, data] of files.entries()) {
+    const part = call?.files[`file${i}`];
+    assert.equal(part?.size, data.length, `file${i} arrived whole`);
+    assert.equal(part?.sha256, sha(data));
+  }
+  assert.equal(call?.files.file1?.filename, 'second.jpg');
+  const stored = album.map((m) => ('photo' in m ? m.photo?.at(-1)?.file_id : 'video' in m ? m.video?.file_id : undefined));
+  assert.deepEqual(stored.map((id) => (id === undefined ? undefined : h.emu.files.get(id)?.size)), [1000, 2000, 3000]);
+});
+
+test('editMessageMedia, sendPaidMedia and a sticker set take uploads nested in their objects', { timeout: 10_000 }, async (t) => {
+  const h = await harness(t);
+  const dir = await tempDir(t);
+  const bot = h.own(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log }));
+  const sent = await bot.sendPhoto(42, Buffer.from('old photo'));
+  const replacement = Buffer.alloc(5000, 9);
+  const edited = await bot.call('editMessageMedia', { chat_id: 42, message_id: sent.message_id, media: { type: 'photo', media: replacement, caption: 'new' } });
+  assert.ok(typeof edited === 'object' && 'photo' in edited && edited.caption === 'new');
+  assert.equal(h.emu.callsOf('editMessageMedia')[0]?.files.file0?.sha256, sha(replacement));
+
+  const path = join(dir, 'paid.jpg');
+  await writeFile(path, Buffer.alloc(700, 4));
+  const paid = await bot.call('sendPaidMedia', { chat_id: 42, star_count: 5, media: [{ type: 'photo', media: InputFile.fromPath(path) }] });
+  assert.equal(paid.paid_media?.star_count, 5);
+  assert.equal(h.emu.callsOf('sendPaidMedia')[0]?.files.file0?.filename, 'paid.jpg');
+
+  const stickers = [Buffer.alloc(100, 1), Buffer.alloc(200, 2)].map((sticker) => ({ sticker, format: 'static' as const, emoji_list: ['🌡'] }));
+  assert.equal(await bot.call('createNewStickerSet', { user_id: 42, name: 'climate_by_telepi_bot', title: 'Climate', stickers }), true);
+  const set = h.emu.callsOf('createNewStickerSet')[0];
+  assert.deepEqual([set?.files.file0?.size, set?.files.file1?.size], [100, 200]);
+
+  await assert.rejects(
+    bot.call('editMessageMedia', { chat_id: 42, message_id: sent.message_id, media: { type: 'photo', media: 'attach://nowhere' } }),
+    /there is no nowhere in the request/,
+  );
+});

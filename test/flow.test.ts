@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Pool } from 'undici';
 import { Bot } from '../src/bot.js';
 import { SendScheduler, type Permit } from '../src/flow.js';
 import { FakeClock, settle } from './fakes/clock.js';
@@ -127,4 +128,24 @@ test('a report to 200 chats meets no 429 from an emulator that enforces the limi
   const unpaced = h.own(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log, flow: false }));
   await report(unpaced).catch(() => undefined);
   assert.ok(h.emu.calls.filter((call) => call.rateLimited).length > 0, 'without pacing, the emulator answers 429');
+});
+
+test('pacing is on by default for Telegram, and off for an API root on loopback unless limits are given', { timeout: 10_000 }, async (t) => {
+  const h = await harness(t);
+  const clock = new FakeClock();
+  // Telegram's name, the emulator's socket: the client sees a remote API root.
+  const dispatcher = new Pool(h.emu.apiRoot);
+  t.after(() => dispatcher.close());
+  const remote = h.own(new Bot(TOKEN, { apiRoot: 'http://api.telegram.test', dispatcher, log: h.log, flow: { clock } }));
+  for (let i = 0; i < 3; i++) await remote.sendMessage(42, `burst ${i}`);
+  let fourth = false;
+  const later = remote.sendMessage(42, 'fourth').then(() => (fourth = true));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(fourth, false, 'a fourth message within 3 s waits');
+  await clock.advanceAsync(3000);
+  await later;
+
+  const local = h.own(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log, flow: { clock } }));
+  await Promise.all(Array.from({ length: 10 }, (_, i) => local.sendMessage(43, `unpaced ${i}`)));
+  assert.equal(h.emu.sentMessages(43).length, 10);
 });

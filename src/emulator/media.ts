@@ -8,12 +8,11 @@ import { int, pick, str } from './params.js';
 const CAPTION_LIMIT = 1024;
 
 /** The file a send method names: an uploaded part (by field or attach://), a file_id, or a URL. */
-function resolveFile(state: EmulatorState, ctx: MethodContext, kind: MediaKind): FileRef {
-  const value = ctx.params[kind];
-  let part = ctx.files.get(kind);
+export function resolveFile(state: EmulatorState, ctx: MethodContext, kind: MediaKind, value: unknown = ctx.params[kind], field: string = kind): FileRef {
+  let part = ctx.files.get(field);
   if (!part && typeof value === 'string' && value.startsWith('attach://')) {
     part = ctx.files.get(value.slice('attach://'.length));
-    if (!part) throw badRequest(`there is no ${kind} in the request`);
+    if (!part) throw badRequest(`there is no ${value.slice('attach://'.length)} in the request for ${kind}`);
   }
   if (part) {
     if (part.size === 0) throw badRequest('file must be non-empty');
@@ -31,7 +30,7 @@ function sized(ref: FileRef): Record<string, unknown> {
 }
 
 /** The message field for the file: photo is an array of PhotoSize, the others one object. */
-function mediaContent(kind: MediaKind, ref: FileRef, ctx: MethodContext): Record<string, unknown> {
+export function mediaContent(kind: MediaKind, ref: FileRef, ctx: MethodContext): Record<string, unknown> {
   const p = ctx.params;
   const named = (o: Record<string, unknown>): Record<string, unknown> => {
     const fileName = str(p.file_name) ?? ref.file_name;

@@ -2,6 +2,7 @@
 // list of real Bot API methods answered with a plain `true`; plus the message and media methods.
 import type { BotCommand, WebhookInfo } from '@grammyjs/types';
 import type { EmulatorState, Handler } from './context.js';
+import { ALBUM_METHODS } from './albums.js';
 import { badRequest } from './http.js';
 import { MEDIA_METHODS } from './media.js';
 import { MESSAGE_METHODS } from './messages.js';
@@ -131,6 +132,6 @@ const CORE_METHODS: Record<string, Handler> = {
 /** Every implemented method, by lower-cased name (Telegram's method names are case-insensitive). */
 export const METHODS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ...TRUE_STUBS.map((name): [string, Handler] => [name.toLowerCase(), () => true]),
-  ...[CORE_METHODS, MESSAGE_METHODS, MEDIA_METHODS].flatMap((table) =>
+  ...[CORE_METHODS, MESSAGE_METHODS, MEDIA_METHODS, ALBUM_METHODS].flatMap((table) =>
     Object.entries(table).map(([name, handler]): [string, Handler] => [name.toLowerCase(), handler])),
 ]);
