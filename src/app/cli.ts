@@ -7,6 +7,8 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 const usage = `Usage: telepi [command]
   run          run the bot (the default when TELEGRAM_BOT_TOKEN is set)
   doctor       check the token, sensor, camera, GPIO, UPnP and state directory, and say what to fix
+  doctor --as-service
+               the same checks under the installed service's user, groups and sandbox (as root)
   demo [CMD…]  try telepi with no Pi and no token: a local Bot API emulator and simulated hardware
                (the default without TELEGRAM_BOT_TOKEN); commands given as arguments run, then it exits
   read         one climate reading, as JSON
@@ -33,6 +35,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       case 'run':
         return await (await import('./run.js')).run(loadConfig(env), env, io);
       case 'doctor':
+        if (rest[0] === '--as-service' && rest.length === 1) return await (await import('./doctor-as-service.js')).runDoctorAsService(env, io);
+        if (rest.length > 0) {
+          io.err(`telepi doctor: unknown option "${rest[0]}"; the only one is --as-service\n${usage}`);
+          return 64;
+        }
         return await (await import('./doctor.js')).runDoctor(env, io);
       case 'demo':
         return await (await import('./demo.js')).runDemo(rest, env, io);
