@@ -38,6 +38,7 @@ test('the minimal configuration gets every default', () => {
     stream: { port: 8080, externalPort: 54321, ttlMs: 3_600_000 },
     gpio: { pirLine: null, ledLine: null },
     motionCooldownMs: 60_000,
+    photoSize: { width: 1920, height: 1080 },
     logLevel: 'info',
   });
 });
