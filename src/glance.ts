@@ -1,13 +1,57 @@
-// What a payload is and where it came from: flavor() and glance(), for every kind a handler receives.
+// What a payload is and where it came from: payloadOf() for the loop, flavor() and glance() for
+// handlers, and type guards that narrow, for every kind of update the Bot API has.
 
-import type { CallbackQuery, Chat, Message } from '@grammyjs/types';
+import type { CallbackQuery, Chat, InlineQuery, Message, Update } from '@grammyjs/types';
 
-/** A payload a handler receives: a message of any kind, or a callback query (inline keyboard press). */
+/** Every kind of update, as `allowed_updates` names them. */
+export const updateKinds = [
+  'message', 'edited_message', 'channel_post', 'edited_channel_post', 'business_connection', 'business_message',
+  'edited_business_message', 'deleted_business_messages', 'guest_message', 'stopped_message_generation',
+  'message_reaction', 'message_reaction_count', 'inline_query', 'chosen_inline_result', 'callback_query',
+  'shipping_query', 'pre_checkout_query', 'purchased_paid_media', 'poll', 'poll_answer', 'my_chat_member',
+  'chat_member', 'chat_join_request', 'chat_boost', 'removed_chat_boost', 'managed_bot', 'subscription',
+] as const satisfies ReadonlyArray<keyof Update>;
+export type UpdateKind = Exclude<keyof Update, 'update_id'>;
+// Fails to compile when the Bot API types gain an update kind that updateKinds does not list.
+const everyKindListed: [Exclude<UpdateKind, (typeof updateKinds)[number]>] extends [never] ? true : never = true;
+void everyKindListed;
+
+/** What any update carries: a message, a callback query, an inline query, a member change, … */
+export type Payload = Message | NonNullable<Update[UpdateKind]>;
+
+/** The payloads of the default kinds: a message of any kind, or a callback query (inline keyboard press). */
 export type Msg = Message | CallbackQuery;
 
-/** The update kinds that reach handlers. */
+/** The update kinds handlers receive unless `allowedUpdates` asks for more. */
 export const handledUpdateKinds = ['message', 'edited_message', 'channel_post', 'edited_channel_post', 'callback_query'] as const;
-export type Flavor = (typeof handledUpdateKinds)[number];
+export type Flavor = UpdateKind;
+
+/** Kinds whose payloads look alike (my_chat_member and chat_member): payloadOf() remembers which was which. */
+const kindOf = new WeakMap<object, UpdateKind>();
+
+/** The payload of an update and its kind, or undefined for an update of no kind this library knows. */
+export function payloadOf(update: Update): { kind: UpdateKind; payload: Payload } | undefined {
+  for (const key in update) {
+    if (key === 'update_id') continue;
+    const payload = update[key as UpdateKind];
+    if (payload === undefined || payload === null || typeof payload !== 'object') continue;
+    const kind = key as UpdateKind;
+    if (kind === 'my_chat_member' || kind === 'chat_member') kindOf.set(payload, kind);
+    return { kind, payload };
+  }
+  return undefined;
+}
+
+/** For each other kind, the field only its payload has at the top level, tested in this order. */
+const distinctiveFields: ReadonlyArray<readonly [Exclude<UpdateKind, MessageKind | 'my_chat_member'>, string]> = [
+  ['callback_query', 'chat_instance'], ['inline_query', 'offset'], ['chosen_inline_result', 'result_id'],
+  ['shipping_query', 'shipping_address'], ['pre_checkout_query', 'total_amount'], ['purchased_paid_media', 'paid_media_payload'],
+  ['poll', 'total_voter_count'], ['poll_answer', 'poll_id'], ['chat_member', 'new_chat_member'],
+  ['business_connection', 'is_enabled'], ['chat_join_request', 'user_chat_id'], ['deleted_business_messages', 'message_ids'],
+  ['stopped_message_generation', 'draft_id'], ['message_reaction', 'new_reaction'], ['message_reaction_count', 'reactions'],
+  ['chat_boost', 'boost'], ['removed_chat_boost', 'boost_id'], ['managed_bot', 'bot'], ['subscription', 'state'],
+];
+type MessageKind = 'message' | 'edited_message' | 'channel_post' | 'edited_channel_post' | 'business_message' | 'edited_business_message' | 'guest_message';
 
 /**
  * The content types of today's Message, in the order they are tested: a message with an animation
@@ -48,16 +92,45 @@ type Unclassified = Exclude<keyof Message, ContentType | MetaField>;
 const everyFieldClassified: [Unclassified] extends [never] ? true : Unclassified = true;
 void everyFieldClassified;
 
-function isCallbackQuery(msg: Msg): msg is CallbackQuery {
-  return 'chat_instance' in msg;
+/** True for a message of any kind (new, edited, channel post, business). */
+export function isMessage(payload: Payload): payload is Message {
+  return 'message_id' in payload && 'date' in payload && !('new_reaction' in payload) && !('reactions' in payload);
 }
 
-/** Which kind of update carried this payload. */
-export function flavor(msg: Msg): Flavor {
-  if (isCallbackQuery(msg)) return 'callback_query';
-  const edited = msg.edit_date !== undefined;
-  if (msg.chat.type === 'channel') return edited ? 'edited_channel_post' : 'channel_post';
-  return edited ? 'edited_message' : 'message';
+export function isCallbackQuery(payload: Payload): payload is CallbackQuery {
+  return 'chat_instance' in payload;
+}
+
+export function isInlineQuery(payload: Payload): payload is InlineQuery {
+  return 'offset' in payload && 'query' in payload;
+}
+
+/** True for a message carrying `type` (`hasContent(msg, 'photo')`), narrowed so that field is there. */
+export function hasContent<T extends ContentType>(payload: Payload, type: T): payload is Message & Required<Pick<Message, T>> {
+  return isMessage(payload) && payload[type] !== undefined;
+}
+
+/** True for a text message: `msg.text` is a string after it. */
+export function isText(payload: Payload): payload is Message & Required<Pick<Message, 'text'>> {
+  return hasContent(payload, 'text');
+}
+
+/**
+ * Which kind of update carried this payload. Exact for what the loop hands out; for a payload built
+ * by hand, read from its fields (a member change is then 'chat_member' unless payloadOf saw it).
+ */
+export function flavor(payload: Payload): Flavor {
+  if (isMessage(payload)) {
+    const edited = payload.edit_date !== undefined;
+    if (payload.guest_query_id !== undefined) return 'guest_message';
+    if (payload.business_connection_id !== undefined) return edited ? 'edited_business_message' : 'business_message';
+    if (payload.chat.type === 'channel') return edited ? 'edited_channel_post' : 'channel_post';
+    return edited ? 'edited_message' : 'message';
+  }
+  const known = kindOf.get(payload);
+  if (known !== undefined) return known;
+  for (const [kind, field] of distinctiveFields) if (field in payload) return kind;
+  return 'message';
 }
 
 /** The content type of a message: the first of `contentTypes` it carries, or 'unknown' for a newer one. */
@@ -68,9 +141,13 @@ export function contentTypeOf(message: Message): ContentType | 'unknown' {
   return 'unknown';
 }
 
-/** The chat a payload belongs to: a callback query's chat is its message's (undefined for inline ones). */
-export function chatOf(msg: Msg): Chat | undefined {
-  return isCallbackQuery(msg) ? msg.message?.chat : msg.chat;
+/**
+ * The chat a payload belongs to: a callback query's chat is its message's; undefined for kinds with
+ * no chat (inline queries, polls, payments) and for callback queries from inline messages.
+ */
+export function chatOf(payload: Payload): Chat | undefined {
+  if (isCallbackQuery(payload)) return payload.message?.chat;
+  return 'chat' in payload ? payload.chat : undefined;
 }
 
 export type Glance = [contentType: ContentType | 'callback_query' | 'unknown', chatType: Chat['type'] | undefined, chatId: number | undefined];
