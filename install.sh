@@ -10,9 +10,20 @@ readonly NODESOURCE_MAJOR=22
 readonly NODESOURCE_KEY_URL=https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key
 readonly STAMP_NAME=.telepi-install-stamp
 readonly GROUPS_NEEDED=(i2c video gpio)
-# Every variable the app reads; these (and only these) are taken from the environment into the env file.
-readonly CONFIG_KEYS=(TELEGRAM_BOT_TOKEN TELEGRAM_API_ROOT TELEPI_OWNERS TELEPI_USERS TELEPI_HARDWARE
-  BME280_BUS BME280_ADDRESS STREAM_PORT STREAM_EXTERNAL_PORT STREAM_TTL PIR_GPIO LED_GPIO)
+# The device classes named by the unit's DeviceAllow= exist only once these are loaded (i2c-dev: char-i2c,
+# videodev: char-video4linux, mc: char-media), and systemd resolves them when the service starts.
+readonly KERNEL_MODULES=(i2c-dev videodev mc)
+# Peak memory of the app's build (npm ci --omit=dev, addons, esbuild), measured by `npm run bench:install`,
+# with a margin: below this much free memory plus swap, the installer adds swap first.
+readonly BUILD_MEMORY_MB=320
+# Every variable of the README's configuration table, the one list: these (and only these) are taken from
+# the environment into the env file; usage and the no-terminal help print it.
+readonly CONFIG_KEYS=(TELEGRAM_BOT_TOKEN TELEPI_OWNERS TELEGRAM_API_ROOT TELEPI_USERS TELEPI_HARDWARE
+  TELEPI_STATE_DIR BME280_BUS BME280_ADDRESS STREAM_PORT STREAM_EXTERNAL_PORT STREAM_TTL PHOTO_SIZE
+  CAMERA_IN_GROUPS PIR_GPIO LED_GPIO MOTION_COOLDOWN HISTORY_EVERY HISTORY_KEEP REPORT_STYLE MQTT_URL
+  MQTT_USERNAME MQTT_PASSWORD MQTT_CA MQTT_DISCOVERY_PREFIX MQTT_NODE_ID MQTT_EVERY TELEPI_LOG_LEVEL)
+# Values never printed, never on a command line, redacted from curl's errors.
+readonly SECRET_KEYS=(TELEGRAM_BOT_TOKEN MQTT_PASSWORD)
 # The same build for every run: stamp, copy and hash must agree on what the app's source is.
 readonly SOURCE_EXCLUDES=(--exclude=./.git --exclude=./node_modules --exclude=./dist --exclude=./coverage
   --exclude=./.telepi-demo --exclude=./test --exclude=./bench --exclude='*.log')
@@ -51,10 +62,18 @@ Installs telepi on Raspberry Pi OS Bookworm or Trixie, or upgrades it in place a
 
 Configuration comes from prompts, or from these variables in the environment (keep them out of the
 command line, e.g. `export TELEGRAM_BOT_TOKEN; sudo --preserve-env=TELEGRAM_BOT_TOKEN,TELEPI_OWNERS ./install.sh`):
-  TELEGRAM_BOT_TOKEN TELEPI_OWNERS TELEPI_USERS TELEPI_HARDWARE TELEGRAM_API_ROOT BME280_BUS
-  BME280_ADDRESS STREAM_PORT STREAM_EXTERNAL_PORT STREAM_TTL PIR_GPIO LED_GPIO
-A variable given empty (PIR_GPIO=) removes it from /etc/telepi/telepi.env.
 EOF
+  config_keys_list "${CONFIG_KEYS[@]}"
+  printf '%s\n' "A variable given empty (PIR_GPIO=) removes it from /etc/telepi/telepi.env."
+}
+
+# Variable names, six to a line, indented.
+config_keys_list() { printf '%s\n' "$@" | xargs -n 6 echo | sed 's/^/  /'; }
+
+is_secret() {
+  local key
+  for key in "${SECRET_KEYS[@]}"; do [ "$key" = "$1" ] && return 0; done
+  return 1
 }
 
 section() { printf '==> %s\n' "$*"; }
@@ -106,6 +125,7 @@ remove_path() {
 
 cleanup() {
   if [ -n "$NEW_DIR" ] && [ -d "$NEW_DIR" ]; then rm -rf "$NEW_DIR"; fi
+  remove_build_swap
 }
 trap cleanup EXIT
 
@@ -249,7 +269,13 @@ load_config() {
       TELEGRAM_BOT_TOKEN) valid_token "$value" || die "TELEGRAM_BOT_TOKEN does not look like a bot token (digits, a colon, then letters, digits, - or _)" ;;
       TELEPI_OWNERS | TELEPI_USERS) valid_ids "$value" || die "$key must be Telegram user ids separated by commas, e.g. 123456789,987654321" ;;
       TELEGRAM_API_ROOT) [[ $value =~ ^https?://[A-Za-z0-9.:/_-]+$ ]] || die "TELEGRAM_API_ROOT must be an http(s) URL" ;;
-      *) [[ $value =~ ^[A-Za-z0-9._:/,@+-]+$ ]] || die "$key has characters the env file cannot hold: $value" ;;
+      MQTT_URL) [[ $value =~ ^[a-z]+://[A-Za-z0-9._~%:@/?=\&+,-]+$ ]] ||
+        die "MQTT_URL must be a URL such as mqtt://192.168.1.10:1883 or mqtts://broker.lan:8883" ;;
+      # Any printable character but a single quote: the env file holds it single-quoted, literally.
+      MQTT_PASSWORD) [[ $value =~ ^[^\'[:cntrl:]]+$ ]] ||
+        die "MQTT_PASSWORD may not hold a single quote, a line break or a control character: choose another password" ;;
+      *) [[ $value =~ ^[A-Za-z0-9._:/,@+\ -]+$ ]] ||
+        die "$key has characters the env file cannot hold: $value (letters, digits, spaces and . _ : / , @ + - only)" ;;
     esac
     CONF[$key]=$value
   done
@@ -267,7 +293,7 @@ render_env() {
         key=${BASH_REMATCH[1]}
         if [ -n "${seen[$key]+x}" ]; then continue; fi
         seen[$key]=1
-        if [ -n "${CONF[$key]+x}" ]; then printf '%s=%s\n' "$key" "${CONF[$key]}"; fi
+        if [ -n "${CONF[$key]+x}" ]; then env_line "$key"; fi
       else
         printf '%s\n' "$line"
       fi
@@ -277,13 +303,21 @@ render_env() {
       "# After an edit: sudo systemctl restart telepi (rerun install.sh after setting PIR_GPIO or LED_GPIO)."
   fi
   for key in "${CONFIG_KEYS[@]}"; do
-    if [ -z "${seen[$key]+x}" ] && [ -n "${CONF[$key]+x}" ]; then printf '%s=%s\n' "$key" "${CONF[$key]}"; fi
+    if [ -z "${seen[$key]+x}" ] && [ -n "${CONF[$key]+x}" ]; then env_line "$key"; fi
   done
   if [ ! -f "$ENV_FILE" ]; then
     printf '%s\n' "# Optional (defaults shown):" "# TELEPI_USERS=" "# TELEPI_HARDWARE=real" "# BME280_BUS=1" \
       "# BME280_ADDRESS=0x76" "# STREAM_PORT=8080" "# STREAM_EXTERNAL_PORT=54321" "# STREAM_TTL=60m" \
-      "# PIR_GPIO=17" "# LED_GPIO=27"
+      "# PIR_GPIO=17" "# LED_GPIO=27" "# Every setting and its default: the Configuration table in /opt/telepi/README.md"
   fi
+}
+
+# One KEY=value line of the env file; a value with a space or a character systemd would unescape is
+# single-quoted, which systemd and `telepi doctor` read literally.
+env_line() {
+  local key=$1 value=${CONF[$1]}
+  if [[ $value =~ ^[A-Za-z0-9._:/,@+=%~?\&-]*$ ]]; then printf '%s=%s\n' "$key" "$value"
+  else printf "%s='%s'\n" "$key" "$value"; fi
 }
 
 # ---- the Bot API ----------------------------------------------------------------------------------
@@ -388,8 +422,8 @@ no_tty_help() {
   die "$1, and stdin is not a terminal, so I cannot ask. Pass the configuration in the environment:
     TELEGRAM_BOT_TOKEN   the token from @BotFather (required)
     TELEPI_OWNERS        your Telegram user id; several ids separated by commas (required)
-    TELEPI_USERS, TELEPI_HARDWARE, BME280_BUS, BME280_ADDRESS, STREAM_PORT, STREAM_EXTERNAL_PORT,
-    STREAM_TTL, PIR_GPIO, LED_GPIO (optional)
+  optional (the README's configuration table says what each means):
+$(config_keys_list "${CONFIG_KEYS[@]:2}")
   for example: export TELEGRAM_BOT_TOKEN TELEPI_OWNERS; sudo --preserve-env=TELEGRAM_BOT_TOKEN,TELEPI_OWNERS ./install.sh"
 }
 
@@ -477,7 +511,8 @@ plan_packages() {
     NODE_WHY="${OS_CODENAME:-this system}'s apt has only Node.js 18${node_version:+ (found $node_version)}, too old for undici 7 (needs $NODE_MIN): using NodeSource's apt repository for Node.js $NODESOURCE_MAJOR"
   fi
   APT_MISSING=()
-  local pkg wanted=(build-essential python3 miniupnpc)
+  # fonts-dejavu-core: the charts' text (resvg finds no font otherwise).
+  local pkg wanted=(build-essential python3 miniupnpc fonts-dejavu-core)
   case $NODE_PLAN in
     debian) wanted=(nodejs npm "${wanted[@]}") ;;
     nodesource) APT_MISSING+=(nodejs) ;;
@@ -517,7 +552,7 @@ install_packages() {
   say "$NODE_WHY"
   if [ "$NODE_PLAN" = nodesource ]; then add_nodesource_repo; fi
   if [ ${#APT_MISSING[@]} -eq 0 ]; then
-    say "build-essential, python3, miniupnpc and Node.js are installed: unchanged"
+    say "build-essential, python3, miniupnpc, fonts-dejavu-core and Node.js are installed: unchanged"
   else
     apt_install "${APT_MISSING[@]}"
   fi
@@ -559,6 +594,21 @@ enable_interfaces() {
   else
     warn "raspi-config could not enable the camera: add camera_auto_detect=1 to $(show "$cfg") and reboot"
   fi
+}
+
+load_modules() {
+  section "Kernel modules ${KERNEL_MODULES[*]}"
+  write_file "$ROOT/etc/modules-load.d/telepi.conf" 0644 "$(printf '%s\n' \
+    "# Written by telepi's install.sh: the device classes telepi.service's DeviceAllow= names, loaded before it starts." \
+    "${KERNEL_MODULES[@]}")" || true
+  local module
+  for module in "${KERNEL_MODULES[@]}"; do
+    if [ -d "$ROOT/sys/module/${module//-/_}" ]; then continue; fi
+    # Loading is not an installation change: a container (or a kernel without the module) says no every time.
+    if ((DRY_RUN)); then say "would load $module now"
+    elif command -v modprobe >/dev/null 2>&1 && modprobe "$module" 2>/dev/null; then say "loaded $module"
+    else say "$module is not loaded (not available here): it loads at boot where the kernel has it"; fi
+  done
 }
 
 user_exists() { grep -qs "^$1:" "$ROOT/etc/passwd"; }
@@ -606,9 +656,8 @@ install_app() {
   APP_CHANGED=1
   if ((DRY_RUN)); then
     say "would copy the source (without .git, node_modules, dist, test, bench) to /opt/telepi.new"
-    run_in /opt/telepi.new npm ci --no-audit --no-fund
-    run_in /opt/telepi.new npm run build
-    run_in /opt/telepi.new npm prune --omit=dev --no-audit --no-fund
+    ensure_build_memory
+    build_app "$ROOT/opt/telepi.new" "$SRC_DIR"
     say "would replace /opt/telepi with /opt/telepi.new"
     return 0
   fi
@@ -619,11 +668,11 @@ install_app() {
   say "+ copy $SRC_DIR to $(show "$NEW_DIR")"
   source_tar | tar -C "$NEW_DIR" --no-same-owner -xf -
   chmod -R u+rwX,go+rX,go-w "$NEW_DIR"
-  # esbuild bundles in little memory: the build fits a Pi Zero 2's 512 MB.
-  if ! { run_in "$NEW_DIR" npm ci --no-audit --no-fund && run_in "$NEW_DIR" npm run build &&
-    run_in "$NEW_DIR" npm prune --omit=dev --no-audit --no-fund; }; then
+  ensure_build_memory
+  if ! build_app "$NEW_DIR" "$NEW_DIR"; then
     die "the build failed (see above); the installed version is unchanged"
   fi
+  remove_build_swap
   chmod 0755 "$NEW_DIR/bin/telepi.js"
   printf '%s\n' "$want" >"$NEW_DIR/$STAMP_NAME"
   rm -rf "$old"
@@ -631,6 +680,81 @@ install_app() {
   run mv "$NEW_DIR" "$APP_DIR"
   NEW_DIR=''
   rm -rf "$old"
+}
+
+# Packages of the lock file (in DIR) with an install script that production needs: the native addons.
+native_addons() {
+  awk '/^    "(.*\/)?node_modules\/[^"]+": \{$/ { name = $1; gsub(/^"|":$/, "", name); script = 0; dev = 0; next }
+    /^    }/ { if (name != "" && script && !dev) { sub(/.*node_modules\//, "", name); print name } name = ""; next }
+    /^      "hasInstallScript": true/ { script = 1 }
+    /^      "dev": true/ { dev = 1 }' "$1/package-lock.json"
+}
+
+# The version of package NAME that the lock file in DIR pins.
+lock_version() {
+  awk -v key="\"node_modules/$2\": {" 'index($0, key) == 5 { found = 1; next }
+    found && /"version":/ { gsub(/[",]/, "", $2); print $2; exit }' "$1/package-lock.json"
+}
+
+# Builds the app in DIR (its lock file read from LOCK_DIR): production dependencies only, each native addon
+# built on its own, and esbuild, the one build tool, pinned to the lock's version in a folder of its own
+# that is removed afterwards. The dev toolchain (TypeScript, eslint, the bench's peers) never comes to the Pi.
+build_app() {
+  local dir=$1 lock_dir=$2 addon esbuild
+  esbuild=$(lock_version "$lock_dir" esbuild)
+  [ -n "$esbuild" ] || { warn "package-lock.json pins no esbuild"; return 1; }
+  # --ignore-scripts: the package's own `prepare` would build with the dev toolchain; addons come next.
+  run_in "$dir" npm ci --omit=dev --ignore-scripts --no-audit --no-fund || return 1
+  for addon in $(native_addons "$lock_dir"); do
+    run_in "$dir" npm rebuild --foreground-scripts "$addon" || return 1
+  done
+  run_in "$dir" npm install --prefix .build-tools --no-save --no-package-lock --no-audit --no-fund "esbuild@$esbuild" ||
+    return 1
+  run_in "$dir" ln -s ../.build-tools/node_modules/esbuild node_modules/esbuild
+  run_in "$dir" npm run build || return 1
+  run_in "$dir" rm -rf node_modules/esbuild .build-tools
+}
+
+# MB of memory and swap free now.
+free_memory_mb() { awk '/^(MemAvailable|SwapFree):/ { kb += $2 } END { print int(kb / 1024) }' "$ROOT/proc/meminfo"; }
+
+BUILD_SWAP=''
+# A Pi Zero 2 has 512 MB, of which the GPU takes some: with too little memory and swap free, the build
+# would be killed. Raspberry Pi OS Bookworm's dphys-swapfile is enlarged (that stays); elsewhere (Trixie's
+# rpi-swap sizes its swap only at boot) a swap file serves the build and is removed after it.
+ensure_build_memory() {
+  [ -r "$ROOT/proc/meminfo" ] || return 0
+  local free more conf=$ROOT/etc/dphys-swapfile size
+  free=$(free_memory_mb)
+  if ((free >= BUILD_MEMORY_MB)); then
+    say "memory: $free MB free with swap; the build needs about $BUILD_MEMORY_MB MB"
+    return 0
+  fi
+  more=$(((BUILD_MEMORY_MB - free + 127) / 128 * 128))
+  say "memory: only $free MB free with swap; the build needs about $BUILD_MEMORY_MB MB: adding $more MB of swap"
+  if [ -f "$conf" ] && command -v dphys-swapfile >/dev/null 2>&1; then
+    size=$(read_kv "$conf" CONF_SWAPSIZE)
+    size=$((${size:-100} + more))
+    write_file "$conf" 0644 "$(sed -e '/^CONF_SWAPSIZE=/d' "$conf"; printf 'CONF_SWAPSIZE=%s\n' "$size")" || true
+    if run dphys-swapfile swapoff && run dphys-swapfile setup && run dphys-swapfile swapon; then return 0; fi
+  else
+    BUILD_SWAP=$ROOT/var/tmp/telepi-build.swap
+    if run fallocate -l "${more}M" "$BUILD_SWAP" && run chmod 0600 "$BUILD_SWAP" && run mkswap "$BUILD_SWAP" &&
+      run swapon "$BUILD_SWAP"; then
+      return 0
+    fi
+    remove_build_swap
+  fi
+  warn "could not add swap: the build may run out of memory. Stop other programs, or add swap yourself, then run this again"
+}
+
+remove_build_swap() {
+  [ -n "$BUILD_SWAP" ] || return 0
+  if ! ((DRY_RUN)); then
+    swapoff "$BUILD_SWAP" 2>/dev/null || true
+    rm -f "$BUILD_SWAP"
+  fi
+  BUILD_SWAP=''
 }
 
 link_command() {
@@ -701,7 +825,9 @@ summary() {
   fi
   say "Follow the logs:     journalctl -u telepi -f"
   say "Check the hardware:  sudo systemd-run --pipe --wait --quiet -p User=telepi -p SupplementaryGroups='i2c video gpio' -p EnvironmentFile=/etc/telepi/telepi.env /usr/local/bin/telepi doctor"
-  if [ ${#REBOOT_FOR[@]} -gt 0 ]; then
+  if [ ${#REBOOT_FOR[@]} -gt 0 ] && ((DRY_RUN)); then
+    say "Would need a reboot: $(printf '%s and ' "${REBOOT_FOR[@]}" | sed 's/ and $//') would be enabled."
+  elif [ ${#REBOOT_FOR[@]} -gt 0 ]; then
     say "Reboot needed: $(printf '%s and ' "${REBOOT_FOR[@]}" | sed 's/ and $//') just enabled. Run: sudo reboot"
   fi
 }
@@ -719,6 +845,7 @@ uninstall() {
   remove_path "$APP_DIR" || true
   remove_path "$ROOT/opt/telepi.new" || true
   if [ "$(readlink "$LINK" 2>/dev/null || true)" = /opt/telepi/bin/telepi.js ]; then run rm -f "$LINK"; fi
+  remove_path "$ROOT/etc/modules-load.d/telepi.conf" || true
   if user_exists telepi; then run userdel "${PREFIX_OPT[@]}" telepi; fi
   if ((PURGE)); then
     remove_path "$STATE_DIR" || true
@@ -726,7 +853,7 @@ uninstall() {
   else
     say "kept the state in /var/lib/telepi and the configuration in /etc/telepi/telepi.env (--purge removes them)"
   fi
-  say "left in place: the packages (nodejs, build-essential, python3, miniupnpc), the NodeSource repository if added, and I2C/camera settings"
+  say "left in place: the packages (nodejs, build-essential, python3, miniupnpc, fonts-dejavu-core), the NodeSource repository if added, and I2C/camera settings"
   if ((DRY_RUN)); then say "Dry run: nothing was changed."
   elif ((CHANGED)); then say "telepi is uninstalled."
   else say "Nothing to remove: telepi is not installed."; fi
@@ -743,6 +870,7 @@ main() {
   configure
   install_packages
   enable_interfaces
+  load_modules
   ensure_user
   install_app
   link_command

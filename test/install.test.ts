@@ -12,8 +12,35 @@ import { fileURLToPath } from 'node:url';
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const FAKES = path.join(REPO, 'test/fakes/install-bin');
 const TOKEN = '1234567:AAtestTOKENabcdefghijklmnopqrstuvwx'; // 7 digits: no real token has so few
-const CONFIG_KEYS = ['TELEGRAM_BOT_TOKEN', 'TELEGRAM_API_ROOT', 'TELEPI_OWNERS', 'TELEPI_USERS', 'TELEPI_HARDWARE',
-  'BME280_BUS', 'BME280_ADDRESS', 'STREAM_PORT', 'STREAM_EXTERNAL_PORT', 'STREAM_TTL', 'PIR_GPIO', 'LED_GPIO'];
+const README = path.join(REPO, 'README.md');
+
+/** The variables of the README's configuration table: install.sh must take each of them. */
+async function readmeVariables(): Promise<string[]> {
+  const text = await readFile(README, 'utf8');
+  const table = text.slice(text.indexOf('\n## Configuration'), text.indexOf('\n## ', text.indexOf('\n## Configuration') + 4));
+  const names = table.split('\n').filter((line) => line.startsWith('| `')).flatMap((line) =>
+    [...(line.split('|')[1] ?? '').matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1] as string));
+  assert.ok(names.length >= 10, `found only ${names.length} variables in the README's configuration table`);
+  return names;
+}
+
+/** The configuration keys install.sh declares (its one list). */
+async function installerKeys(): Promise<string[]> {
+  const script = await readFile(path.join(REPO, 'install.sh'), 'utf8');
+  const list = /^readonly CONFIG_KEYS=\(([^)]*)\)/m.exec(script)?.[1];
+  assert.ok(list, 'no CONFIG_KEYS in install.sh');
+  return list.split(/\s+/).filter(Boolean);
+}
+const CONFIG_KEYS = await installerKeys();
+// A lock file in npm's layout: two production addons with install scripts, esbuild (dev, pinned), a dev-only tool.
+const LOCK = JSON.stringify({ name: 'telepi', lockfileVersion: 3, packages: {
+  '': { name: 'telepi' },
+  'node_modules/esbuild': { version: '0.28.2', dev: true, hasInstallScript: true },
+  'node_modules/epoll': { version: '4.0.2', hasInstallScript: true, optional: true },
+  'node_modules/i2c-bus': { version: '5.2.3', hasInstallScript: true, optional: true },
+  'node_modules/typescript': { version: '5.9.3', dev: true },
+  'node_modules/undici': { version: '7.30.2' },
+} }, null, 2);
 const OS_RELEASE = {
   trixie: 'PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nID=debian\nVERSION_ID="13"\nVERSION_CODENAME=trixie\n',
   bookworm: 'PRETTY_NAME="Raspbian GNU/Linux 12 (bookworm)"\nID=raspbian\nID_LIKE=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n',
@@ -64,7 +91,7 @@ async function makeSandbox(os: keyof typeof OS_RELEASE, model: string): Promise<
   for (const f of ['install.sh', 'systemd/telepi.service', 'bin/telepi.js', 'package.json']) {
     await cp(path.join(REPO, f), path.join(src, f));
   }
-  await writeFile(path.join(src, 'package-lock.json'), '{}\n');
+  await writeFile(path.join(src, 'package-lock.json'), `${LOCK}\n`);
   await mkdir(path.join(src, 'src'));
   await writeFile(path.join(src, 'src/index.ts'), 'export const version = 1;\n');
   // What a developer's checkout also holds, and the installer must not copy.
@@ -195,6 +222,9 @@ test('systemd-analyze verify accepts the unit once its ExecStart points at an ex
   sandboxes.push(dir);
   const unit = await readFile(path.join(REPO, 'systemd/telepi.service'), 'utf8');
   assert.match(unit, /^ExecStart=\/usr\/local\/bin\/telepi run$/m);
+  // A DeviceAllow= class no kernel module registers only earns a warning: none is left (char-vchiq was one).
+  assert.deepEqual([...unit.matchAll(/^DeviceAllow=(\S+)/gm)].map((m) => m[1]),
+    ['char-i2c', 'char-video4linux', 'char-media', 'char-dma_heap', 'char-gpiochip']);
   const copy = path.join(dir, 'telepi.service');
   await writeFile(copy, unit.replace(/^ExecStart=\/usr\/local\/bin\/telepi/m, `ExecStart=${process.execPath}`));
   const { code, out } = await execute('systemd-analyze', ['verify', copy], process.env);
@@ -205,8 +235,8 @@ test('systemd-analyze verify accepts the unit once its ExecStart points at an ex
 test('the unit runs telepi as its user with its groups, the env file, the state directory and no restart on exit 78', async () => {
   const unit = await readFile(path.join(REPO, 'systemd/telepi.service'), 'utf8');
   for (const line of ['User=telepi', 'SupplementaryGroups=i2c video gpio', 'EnvironmentFile=/etc/telepi/telepi.env',
-    'StateDirectory=telepi', 'Restart=on-failure', 'RestartPreventExitStatus=78', 'After=network-online.target',
-    'Wants=network-online.target', 'Type=notify', 'NotifyAccess=all', 'WatchdogSec=60', 'ProtectKernelTunables=yes',
+    'StateDirectory=telepi', 'Restart=on-failure', 'RestartPreventExitStatus=78',
+    'Wants=network-online.target', 'After=network-online.target time-sync.target', 'Type=notify', 'NotifyAccess=all', 'WatchdogSec=60', 'ProtectKernelTunables=yes',
     'DevicePolicy=closed', 'DeviceAllow=char-i2c rw', 'DeviceAllow=char-gpiochip rw', 'CapabilityBoundingSet=']) {
     assert.match(unit, new RegExp(`^${line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'), line);
   }
@@ -218,22 +248,28 @@ test('a fresh install on Trixie installs packages, the user, the app, the env fi
   assert.equal(run.code, 0, run.out);
 
   assert.match(run.out, /Debian trixie ships Node\.js 20 in apt/);
-  assert.match(run.log, /^apt-get .*install -y .*\bnodejs npm build-essential python3 miniupnpc$/m);
+  assert.match(run.log, /^apt-get .*install -y .*\bnodejs npm build-essential python3 miniupnpc fonts-dejavu-core$/m);
   assert.match(run.log, /^raspi-config nonint do_i2c 0$/m);
   assert.match(run.log, /^raspi-config nonint do_camera 0$/m);
   assert.match(run.out, /Reboot needed: I2C and camera just enabled\. Run: sudo reboot/);
   assert.match(run.log, new RegExp(`^useradd --prefix ${sb.root} --system .*--groups i2c,video,gpio telepi$`, 'm'));
   assert.match(await readFile(path.join(sb.root, 'etc/group'), 'utf8'), /^gpio:x:995:pi,telepi$/m);
   const npm = run.log.split('\n').filter((line) => line.startsWith('npm ') && !line.startsWith('npm --version'));
-  assert.deepEqual(npm.map((line) => line.replace(/ \(in .*\)$/, '')),
-    ['npm ci --no-audit --no-fund', 'npm run build', 'npm prune --omit=dev --no-audit --no-fund']);
+  // Production dependencies only, each addon built on its own, esbuild alone (the lock's version) for the build.
+  assert.deepEqual(npm.map((line) => line.replace(/ \(in .*\)$/, '')), ['npm ci --omit=dev --ignore-scripts --no-audit --no-fund',
+    'npm rebuild --foreground-scripts epoll', 'npm rebuild --foreground-scripts i2c-bus',
+    'npm install --prefix .build-tools --no-save --no-package-lock --no-audit --no-fund esbuild@0.28.2', 'npm run build']);
   assert.ok(npm.every((line) => line.endsWith(`(in ${sb.root}/opt/telepi.new)`)), 'built beside the running version');
+  assert.equal(await readFile(path.join(sb.root, 'etc/modules-load.d/telepi.conf'), 'utf8'),
+    '# Written by telepi\'s install.sh: the device classes telepi.service\'s DeviceAllow= names, loaded before it starts.\n' +
+    'i2c-dev\nvideodev\nmc\n');
+  assert.match(run.log, /^modprobe i2c-dev\nmodprobe videodev\nmodprobe mc$/m);
   assert.match(run.log, /^systemctl daemon-reload\nsystemctl is-enabled --quiet telepi\nsystemctl enable telepi\nsystemctl restart telepi$/m);
   assert.match(run.out, /journalctl -u telepi -f/);
 
   const app = path.join(sb.root, 'opt/telepi');
   assert.ok(await exists(path.join(app, 'dist/src/app/cli.js')), 'built');
-  for (const skipped of ['.git', 'test', 'node_modules/esbuild']) {
+  for (const skipped of ['.git', 'test', 'node_modules/esbuild', '.build-tools']) {
     assert.ok(!(await exists(path.join(app, skipped))), `${skipped} copied`);
   }
   assert.equal(await readlink(path.join(sb.root, 'usr/local/bin/telepi')), '/opt/telepi/bin/telepi.js');
@@ -308,6 +344,8 @@ test('--dry-run prints every action and writes nothing', async () => {
     assert.match(run.out, action);
   }
   assert.match(run.out, /Dry run: nothing was changed\./);
+  assert.match(run.out, /Would need a reboot: I2C and camera would be enabled\./);
+  assert.doesNotMatch(run.out, /Reboot needed/);
 });
 
 test('--uninstall removes the service, the app, the command and the user, and keeps the state and the env file', async () => {
@@ -323,7 +361,7 @@ test('--uninstall removes the service, the app, the command and the user, and ke
   assert.match(run.log, /^systemctl daemon-reload$/m);
   assert.match(run.log, new RegExp(`^userdel --prefix ${sb.root} telepi$`, 'm'));
   for (const gone of ['etc/systemd/system/telepi.service', 'etc/systemd/system/telepi.service.d', 'opt/telepi',
-    'usr/local/bin/telepi']) {
+    'usr/local/bin/telepi', 'etc/modules-load.d/telepi.conf']) {
     assert.ok(!(await exists(path.join(sb.root, gone))), `${gone} is still there`);
   }
   assert.doesNotMatch(await readFile(path.join(sb.root, 'etc/passwd'), 'utf8'), /^telepi:/m);
@@ -349,7 +387,7 @@ test('on Bookworm with Debian\'s Node 18 it adds NodeSource\'s Node 22 repositor
   assert.match(await readFile(path.join(sb.root, 'etc/apt/preferences.d/nodesource'), 'utf8'), /Pin: origin deb\.nodesource\.com/);
   assert.match(run.log, /^curl -fsSL --max-time 60 -o \S+\/etc\/apt\/keyrings\/nodesource\.asc https:\/\/deb\.nodesource\.com\/gpgkey\/nodesource-repo\.gpg\.key$/m);
   // NodeSource's nodejs carries npm; Debian's npm would pull Debian's Node 18 back.
-  assert.match(run.log, /^apt-get .*install -y --no-install-recommends nodejs build-essential python3 miniupnpc$/m);
+  assert.match(run.log, /^apt-get .*install -y --no-install-recommends nodejs build-essential python3 miniupnpc fonts-dejavu-core$/m);
   assert.match(run.out, /Node\.js v22\.15\.0/);
 });
 
@@ -359,7 +397,7 @@ test('on Bookworm a Node.js 20.18.1 already installed is used as it is', async (
   assert.equal(run.code, 0, run.out);
   assert.match(run.out, /Node\.js v20\.18\.1 is already installed at .*: using it/);
   assert.doesNotMatch(run.out, /nodesource/i);
-  assert.match(run.out, /would run: apt-get .*install -y --no-install-recommends build-essential python3 miniupnpc$/m);
+  assert.match(run.out, /would run: apt-get .*install -y --no-install-recommends build-essential python3 miniupnpc fonts-dejavu-core$/m);
 });
 
 test('a Node.js older than 20.18.1 after installation stops the install before the app', async () => {
@@ -480,4 +518,96 @@ test('GPIO in the configuration adds a drop-in relaxing ProtectKernelTunables; u
   assert.ok(!(await exists(path.dirname(dropin))), 'drop-in removed');
   assert.doesNotMatch(await readFile(path.join(sb.root, 'etc/telepi/telepi.env'), 'utf8'), /^PIR_GPIO=/m);
   assert.match(without.log, /^systemctl daemon-reload$/m);
+});
+
+test('every variable of the README\'s configuration table is taken from the environment into the env file', async () => {
+  const variables = await readmeVariables();
+  assert.deepEqual(variables.filter((v) => !CONFIG_KEYS.includes(v)), [], 'variables the README promises and install.sh drops');
+  const sb = await sandbox();
+  const values: Record<string, string> = { ...CONFIGURED, TELEPI_USERS: '77,78', TELEGRAM_API_ROOT: 'http://127.0.0.1:8081',
+    MQTT_URL: 'mqtts://user@broker.lan:8883/?x=1' };
+  for (const key of CONFIG_KEYS) values[key] ??= `v-${key.toLowerCase()}`;
+  const run = await install(sb, ['--no-verify'], values);
+  assert.equal(run.code, 0, run.out);
+  const env = await readFile(path.join(sb.root, 'etc/telepi/telepi.env'), 'utf8');
+  for (const key of CONFIG_KEYS) assert.ok(env.split('\n').includes(`${key}=${values[key]}`), `${key} in:\n${env}`);
+  // The usage lists the same keys: one list in install.sh.
+  const help = await execute('bash', [path.join(sb.src, 'install.sh'), '--help'], environment(sb, {}));
+  for (const key of CONFIG_KEYS) assert.match(help.out, new RegExp(`\\b${key}\\b`));
+});
+
+test('MQTT_PASSWORD is kept like the token: quoted literally in the env file, never printed nor on a command line', async () => {
+  const sb = await sandbox();
+  const secret = 'pa ss "word" $HOME;#1\\x';
+  const run = await install(sb, [], { ...CONFIGURED, MQTT_USERNAME: 'telepi', MQTT_PASSWORD: secret });
+  assert.equal(run.code, 0, run.out);
+  assert.ok(!run.out.includes(secret) && !run.out.includes('word'), 'the password was printed');
+  assert.ok(!run.log.includes('word'), 'the password reached a command line');
+  assert.doesNotMatch(run.log, /MQTT_PASSWORD is in its environment/, 'a child process inherited the password');
+  const envFile = path.join(sb.root, 'etc/telepi/telepi.env');
+  const env = await readFile(envFile, 'utf8');
+  assert.ok(env.split('\n').includes(`MQTT_PASSWORD='${secret}'`), env);
+  // The app's own reader (the doctor's, systemd's syntax) gets the password back as it was typed.
+  const { parseEnvFile } = await import('../src/app/doctor-checks.js');
+  assert.equal(parseEnvFile(env).MQTT_PASSWORD, secret);
+  const again = await install(sb, []);
+  assert.equal(again.code, 0, again.out);
+  assert.equal(await readFile(envFile, 'utf8'), env, 'a rerun read it back and wrote it the same');
+
+  const quote = await install(sb, [], { MQTT_PASSWORD: "it's-a-secret" });
+  assert.equal(quote.code, 1);
+  assert.match(quote.out, /MQTT_PASSWORD may not hold a single quote/);
+  assert.ok(!quote.out.includes('a-secret'), 'the refused password was printed');
+  assert.equal(await readFile(envFile, 'utf8'), env);
+});
+
+test('with little memory and swap free on Bookworm it enlarges dphys-swapfile before the build', async () => {
+  const sb = await sandbox('bookworm');
+  await mkdir(path.join(sb.root, 'proc'), { recursive: true });
+  await writeFile(path.join(sb.root, 'proc/meminfo'), 'MemTotal:  427000 kB\nMemAvailable:  140000 kB\nSwapTotal:  102396 kB\nSwapFree:  40000 kB\n');
+  await writeFile(path.join(sb.root, 'etc/dphys-swapfile'), '# /etc/dphys-swapfile\nCONF_SWAPSIZE=100\n#CONF_MAXSWAP=2048\n');
+  const run = await install(sb, [], { ...CONFIGURED, FAKE_NODE_VERSION: 'v20.18.1' });
+  assert.equal(run.code, 0, run.out);
+  assert.match(run.out, /memory: only 175 MB free with swap; the build needs about 320 MB: adding 256 MB of swap/);
+  assert.equal(await readFile(path.join(sb.root, 'etc/dphys-swapfile'), 'utf8'),
+    '# /etc/dphys-swapfile\n#CONF_MAXSWAP=2048\nCONF_SWAPSIZE=356\n');
+  assert.match(run.log, /^dphys-swapfile swapoff\ndphys-swapfile setup\ndphys-swapfile swapon\nnpm ci /m);
+});
+
+test('with little memory and no dphys-swapfile a swap file serves the build and is removed after it', async () => {
+  const sb = await sandbox('trixie');
+  await mkdir(path.join(sb.root, 'var/tmp'), { recursive: true });
+  await writeFile(path.join(sb.root, 'proc/meminfo'), 'MemTotal:  427000 kB\nMemAvailable:  250000 kB\nSwapFree:  0 kB\n');
+  const run = await install(sb, [], CONFIGURED);
+  assert.equal(run.code, 0, run.out);
+  assert.match(run.out, /only 244 MB free with swap; the build needs about 320 MB: adding 128 MB of swap/);
+  const swap = `${sb.root}/var/tmp/telepi-build.swap`;
+  assert.match(run.log, new RegExp(`^mkswap ${swap}\\nswapon ${swap}\\nnpm ci [^\\n]*\\n[\\s\\S]*^npm run build .*\\nswapoff ${swap}$`, 'm'));
+  assert.ok(!(await exists(swap)), 'the swap file is removed');
+
+  const roomy = await sandbox('trixie');
+  await writeFile(path.join(roomy.root, 'proc/meminfo'), 'MemTotal:  953000 kB\nMemAvailable:  700000 kB\nSwapFree:  0 kB\n');
+  const enough = await install(roomy, ['--dry-run'], CONFIGURED);
+  assert.match(enough.out, /memory: 683 MB free with swap; the build needs about 320 MB/);
+  assert.doesNotMatch(enough.out, /swapon|mkswap/);
+});
+
+test('GPIO set by hand in the env file without the drop-in: a rerun adds the drop-in and restarts', async () => {
+  const sb = await installed();
+  const envFile = path.join(sb.root, 'etc/telepi/telepi.env');
+  await writeFile(envFile, `${await readFile(envFile, 'utf8')}LED_GPIO=27\n`);
+  const run = await install(sb, []);
+  assert.equal(run.code, 0, run.out);
+  assert.match(await readFile(path.join(sb.root, 'etc/systemd/system/telepi.service.d/gpio.conf'), 'utf8'), /^ProtectKernelTunables=no$/m);
+  assert.match(run.log, /^systemctl daemon-reload$/m);
+  assert.match(run.log, /^systemctl restart telepi$/m);
+});
+
+test('a kernel module that cannot be loaded now (a container) is said once and changes nothing on a rerun', async () => {
+  const sb = await sandbox();
+  const first = await install(sb, [], { ...CONFIGURED, FAKE_MODPROBE_FAIL: '1' });
+  assert.equal(first.code, 0, first.out);
+  assert.match(first.out, /i2c-dev is not loaded \(not available here\): it loads at boot where the kernel has it/);
+  const again = await install(sb, [], { FAKE_MODPROBE_FAIL: '1' });
+  assert.match(again.out, /Nothing changed: telepi is installed, up to date and running\./);
 });
