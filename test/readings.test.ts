@@ -148,6 +148,25 @@ test('ticks missed while the machine slept are skipped, and a clock jumped back 
   await source.stop();
 });
 
+test('a read slower than the interval is shared by the next tick, and no outlet gets the same sample twice', { timeout: 10_000 }, async () => {
+  const { clock, source, state } = setup();
+  let releaseRead!: () => void;
+  state.hold = new Promise<void>((resolve) => (releaseRead = resolve));
+  const got: Sample[] = [];
+  source.subscribe(minute, (s) => void got.push(s));
+  source.start();
+  await clock.advanceAsync(3 * minute);
+  assert.equal(state.reads, 1, 'a second read was started while the first still ran');
+  releaseRead();
+  await settle();
+  assert.equal(got.length, 1, 'the shared sample was delivered more than once');
+  state.hold = undefined;
+  await clock.advanceAsync(minute);
+  assert.equal(got.length, 2);
+  assert.ok((got[1]?.atMs ?? 0) > (got[0]?.atMs ?? 0));
+  await source.stop();
+});
+
 test('unsubscribing stops an outlet; with no outlet left no timer runs', { timeout: 10_000 }, async () => {
   const { clock, source, state } = setup();
   const got: number[] = [];

@@ -23,6 +23,8 @@ interface Subscriber {
   dueMs: number;
   /** The outlet's call still running, if any: a slow outlet skips ticks instead of piling calls up. */
   running: Promise<void> | undefined;
+  /** Time of the last sample delivered: a read still running at the next tick is shared, never delivered twice. */
+  lastAtMs: number;
 }
 
 // setTimeout fires at once for delays above 2^31-1 ms: longer waits are taken in steps.
@@ -39,6 +41,7 @@ export function nextGridPoint(nowMs: number, everyMs: number): number {
  * - Ticks missed while the machine slept are skipped, never replayed in a burst.
  * - A timer that wakes before its wall-clock time (the clock jumped back) waits again.
  * - An outlet that throws or rejects is logged; one still busy at its next tick skips that tick.
+ * - A read still running when the next tick comes (a slow sensor) is shared, not doubled on the bus.
  */
 export class ReadingSource {
   readonly #sensor: ClimateSensor;
@@ -63,7 +66,7 @@ export class ReadingSource {
    */
   subscribe(everyMs: number, outlet: Outlet): () => void {
     if (!Number.isSafeInteger(everyMs) || everyMs <= 0) throw new RangeError(`ReadingSource.subscribe: ${everyMs} is not an interval in ms`);
-    const subscriber: Subscriber = { everyMs, outlet, dueMs: nextGridPoint(this.#clock.now(), everyMs), running: undefined };
+    const subscriber: Subscriber = { everyMs, outlet, dueMs: nextGridPoint(this.#clock.now(), everyMs), running: undefined, lastAtMs: -Infinity };
     this.#subscribers.add(subscriber);
     this.#arm();
     return () => {
@@ -142,7 +145,8 @@ export class ReadingSource {
   }
 
   #deliver(subscriber: Subscriber, sample: Sample): void {
-    if (!this.#subscribers.has(subscriber)) return;
+    if (!this.#subscribers.has(subscriber) || sample.atMs <= subscriber.lastAtMs) return;
+    subscriber.lastAtMs = sample.atMs;
     if (subscriber.running !== undefined) {
       this.#log.warn(`readings: an outlet is still busy after ${formatDuration(subscriber.everyMs)}; it skips this reading`);
       return;
