@@ -134,6 +134,24 @@ test('no ping is sent while the previous one is still on its way', async () => {
   stop();
 });
 
+test('a new watchdog replaces the running one, so start-up hands over to the poll loop without a gap or double pings', async () => {
+  const { calls, spawn } = fakeSpawn();
+  const clock = new FakeClock();
+  const systemd = notifier(systemdEnv, spawn);
+  const stopBoot = systemd.startWatchdog(() => true, clock);
+  let loopHealthy = true;
+  const stopLoop = systemd.startWatchdog(() => loopHealthy, clock);
+  assert.equal(clock.pendingTimers, 1, 'one ping timer, not two');
+  await clock.advanceAsync(35_000);
+  assert.equal(calls.length, 5, 'pings at 0 (each start), then 10, 20 and 30 s from the second only');
+  stopBoot(); // the replaced one's stop leaves the running one alone
+  loopHealthy = false;
+  await clock.advanceAsync(10_000);
+  assert.equal(calls.length, 5, 'the loop\'s health check now decides');
+  stopLoop();
+  assert.equal(clock.pendingTimers, 0);
+});
+
 test('without WATCHDOG_USEC, or with a WATCHDOG_PID not ours, the watchdog stays off', async () => {
   const { calls, spawn } = fakeSpawn();
   const clock = new FakeClock();

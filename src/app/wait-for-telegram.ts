@@ -19,11 +19,14 @@ export interface WaitForTelegramOptions {
   maxDelayMs?: number;
 }
 
-/** getMe until it works. A rejected token (401/404) is final: it rejects with that TelegramError. */
+/**
+ * getMe until it works. A rejected token (401/404) is final: it rejects with that TelegramError and
+ * stops the pings. On success the pings go on until the poll loop's health check replaces them.
+ */
 export async function waitForTelegram(bot: Pick<Bot, 'getMe'>, options: WaitForTelegramOptions): Promise<UserFromGetMe> {
   const { log, notifier, clock } = options;
   void notifier?.ready();
-  // Fed while waiting: the process is alive and retrying; the poll loop's own health check takes over after.
+  // Fed while waiting: the process is alive and retrying.
   const stopWatchdog = notifier?.startWatchdog(() => true, clock);
   try {
     for (let attempt = 0; ; attempt++) {
@@ -40,7 +43,8 @@ export async function waitForTelegram(bot: Pick<Bot, 'getMe'>, options: WaitForT
         await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), delayMs));
       }
     }
-  } finally {
+  } catch (error) {
     stopWatchdog?.();
+    throw error;
   }
 }

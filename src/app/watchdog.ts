@@ -35,6 +35,8 @@ export class SystemdNotifier {
   readonly #log: Logger;
   readonly #pid: number;
   #failing = false;
+  /** Stops the pings running now: one watchdog at a time, so a new health check replaces the old. */
+  #stopCurrent: (() => void) | null = null;
 
   private constructor(env: NodeJS.ProcessEnv, watchdogIntervalMs: number | null, options: NotifierOptions) {
     this.#env = env;
@@ -78,10 +80,12 @@ export class SystemdNotifier {
    * Sends WATCHDOG=1 now and every watchdogIntervalMs while isHealthy() is true; when it turns false
    * (a stalled poll loop), the pings stop and systemd restarts telepi after WatchdogSec=.
    * Returns a function that stops the pings. Does nothing when systemd set no WATCHDOG_USEC.
+   * Replaces the pings started before, so start-up can hand the watchdog over without a gap.
    */
   startWatchdog(isHealthy: () => boolean, clock: Clock): () => void {
     const intervalMs = this.watchdogIntervalMs;
     if (intervalMs === null) return () => {};
+    this.#stopCurrent?.();
     let stopped = false;
     let pingInFlight = false;
     let wasHealthy = true;
@@ -101,11 +105,14 @@ export class SystemdNotifier {
       }
       timer = clock.setTimeout(tick, intervalMs);
     };
-    tick();
-    return () => {
+    const stop = () => {
       stopped = true;
       clock.clearTimeout(timer);
+      if (this.#stopCurrent === stop) this.#stopCurrent = null;
     };
+    this.#stopCurrent = stop;
+    tick();
+    return stop;
   }
 
   /** Runs systemd-notify; resolves true when it succeeded. Never rejects: a lost notification is logged. */
