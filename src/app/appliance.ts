@@ -13,6 +13,8 @@ import { menuCommands } from './commands.js';
 import type { Config } from './config.js';
 import { IpCam } from './ipcam.js';
 import { MotionWatcher } from './motion.js';
+import type { MqttOutlet } from './mqtt/outlet.js';
+import { ReadingSource } from './readings.js';
 import { systemClock, type Clock } from './scheduler.js';
 import { StateStore } from './state.js';
 import { waitForTelegram } from './wait-for-telegram.js';
@@ -41,6 +43,10 @@ export const monotonicClock: Clock = { ...systemClock, now: () => performance.no
 export class Appliance {
   private stopping: Promise<void> | undefined;
   private stopWatchdog: (() => void) | undefined;
+  /** Readings flow one way: sensor → this source → outlets (MQTT, history, alerts). */
+  readings!: ReadingSource;
+  /** Home Assistant over MQTT; null when MQTT_URL is unset. */
+  mqtt: MqttOutlet | null = null;
 
   private constructor(
     readonly bot: DelegatorBot,
@@ -79,7 +85,13 @@ export class Appliance {
         }
       },
     });
+    const readings = new ReadingSource({ sensor: hardware.climate, clock, log });
+    // Before Telegram, so Home Assistant on the LAN works while the internet is down; imported only when configured.
+    const mqtt = config.mqtt ? await (await import('./mqtt/outlet.js')).MqttOutlet.start({
+      config: config.mqtt, readings, takePhoto: () => ipcam.photo(), motion: hardware.motion, model: hardware.climate.description, log, clock,
+    }) : null;
     app = {
+      mqtt,
       auth: new Authorizer({ owners: config.owners, users: config.users }),
       climate, ipcam, motion, hardware, log, clock,
       botUsername: () => username,
@@ -87,7 +99,10 @@ export class Appliance {
       idleSeconds: options.idleSeconds ?? 600,
     };
 
-    const me = await waitForTelegram(bot, { log, notifier: options.notifier ?? null, clock: monotonic });
+    const me = await waitForTelegram(bot, { log, notifier: options.notifier ?? null, clock: monotonic }).catch(async (error: unknown) => {
+      await mqtt?.stop();
+      throw error;
+    });
     username = me.username;
     await bot.setMyCommands(menuCommands()).catch((error: unknown) => log.warn(`could not register the command menu: ${describeError(error)}`));
     await ipcam.removeStaleMapping();
@@ -95,6 +110,9 @@ export class Appliance {
     motion.resume();
     const loop = bot.messageLoop(undefined, options.polling);
     const appliance = new Appliance(bot, loop, store, climate, ipcam, motion, options);
+    appliance.readings = readings;
+    appliance.mqtt = mqtt;
+    readings.start();
     appliance.watch(loop);
     log.info(`telepi started as @${username ?? me.first_name}: ${store.state.subscriptions.length} report subscription(s) resumed`);
     return appliance;
@@ -123,6 +141,9 @@ export class Appliance {
     await this.loop.stop();
     this.climate.stop();
     this.motion.stop();
+    await step('the readings to stop', () => this.readings.stop());
+    // A retained offline before the process ends (a clean disconnect: the broker keeps the will to itself).
+    await step('MQTT to say offline', () => this.mqtt?.stop());
     await this.ipcam.close().catch((error: unknown) => log.warn(`closing the camera link: ${describeError(error)}`));
     await this.store.flush();
     await hardware.led?.set(false).catch(() => undefined);

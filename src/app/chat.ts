@@ -15,6 +15,7 @@ import { formatDuration, parseDuration } from './duration.js';
 import { formatUptime } from './format.js';
 import type { IpCam } from './ipcam.js';
 import type { MotionWatcher } from './motion.js';
+import { describeLinkStatus, type LinkStatus } from './mqtt/link.js';
 import type { Clock } from './scheduler.js';
 
 export interface AppContext {
@@ -28,6 +29,8 @@ export interface AppContext {
   /** The wall clock, for "next report in". */
   clock: Pick<Clock, 'now'>;
   log: Logger;
+  /** The MQTT link, for /status; absent when MQTT is off. */
+  mqtt?: { readonly status: LinkStatus } | null;
   /** Seconds a chat's handler waits for its next message before it ends (and frees its memory). */
   idleSeconds: number;
 }
@@ -210,6 +213,7 @@ export class TelepiChat extends ChatHandler {
       `Camera: ${hardware.camera.description}`,
       `Stream: ${cam.open ? `open (${cam.public ? 'public' : 'LAN'} link), ${formatDuration(cam.remainingMs)} left` : 'closed'}`,
       `Motion alerts: ${motion.available ? (motion.enabled ? 'on' : 'off') : 'no PIR sensor'}`,
+      ...(this.app.mqtt ? [describeLinkStatus(this.app.mqtt.status, clock.now())] : []),
       `Uptime: ${formatUptime(this.app.uptimeMs())}`,
     ];
     for (const problem of hardware.problems) lines.push(`Problem: ${problem}`);

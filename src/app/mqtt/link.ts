@@ -6,6 +6,7 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { describeError, registerSecret, type Logger } from '../../log.js';
 import { formatDuration } from '../duration.js';
+import { formatUptime } from '../format.js';
 import type { Clock } from '../scheduler.js';
 
 export interface MqttLinkOptions {
@@ -49,6 +50,13 @@ export interface LinkStatus {
   broker: string;
   lastPublishAtMs: number | null;
   lastError: string | null;
+}
+
+/** The /status line: `MQTT: connected to mqtt://host:1883, last publish 12s ago`. */
+export function describeLinkStatus(status: LinkStatus, nowMs: number): string {
+  const link = `${status.connected ? 'connected to' : 'not connected to'} ${status.broker}`;
+  const published = status.lastPublishAtMs === null ? 'nothing published yet' : `last publish ${formatUptime(Math.max(0, nowMs - status.lastPublishAtMs))} ago`;
+  return `MQTT: ${link}, ${published}${status.lastError === null ? '' : `, last error: ${status.lastError}`}`;
 }
 
 export interface PublishOptions {
@@ -140,17 +148,18 @@ export class MqttLink {
 
   /**
    * Says goodbye: publishes `lastWords` (retained) if connected, then disconnects cleanly, so the
-   * broker does not send the will. Bounded by timeoutMs whatever the broker does.
+   * broker does not send the will. Within timeoutMs in all, whatever the broker does (a frozen one too).
    */
-  async close(lastWords: { topic: string; payload: string } | null, timeoutMs = 3000): Promise<void> {
+  async close(lastWords: { topic: string; payload: string } | null, timeoutMs = 2000): Promise<void> {
     const client = this.client;
     if (client === undefined || this.closing) return;
     this.closing = true;
     this.options.clock.clearTimeout(this.retryTimer);
+    const deadlineMs = performance.now() + timeoutMs;
     if (client.connected && lastWords !== null) {
-      await within(timeoutMs, client.publishAsync(lastWords.topic, lastWords.payload, { qos: 1, retain: true }));
+      await within(deadlineMs, client.publishAsync(lastWords.topic, lastWords.payload, { qos: 1, retain: true }));
     }
-    await within(timeoutMs, client.endAsync(false));
+    await within(deadlineMs, client.endAsync(false));
     await client.endAsync(true).catch(() => undefined);
   }
 
@@ -209,9 +218,10 @@ function refusalText(error: unknown, url: string): string {
   return `${url}'s certificate was refused (${describeError(error)}): set MQTT_CA to the CA file that signed it`;
 }
 
-/** Waits for work, but no longer than timeoutMs; its failure is ignored (used only on the way out). */
-async function within(timeoutMs: number, work: Promise<unknown>): Promise<void> {
+/** Waits for work until deadlineMs (performance.now() time); its failure is ignored (used only on the way out). */
+async function within(deadlineMs: number, work: Promise<unknown>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([work.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  const late = new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, deadlineMs - performance.now()))));
+  await Promise.race([work.catch(() => undefined), late]);
   clearTimeout(timer);
 }
