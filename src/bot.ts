@@ -35,6 +35,8 @@ export interface LoopAccess {
   track(task: Promise<unknown>): void;
   started(): void;
   stopped(): void;
+  /** stop()'s deadline passed: queued messages are no longer handed out (they stay unconfirmed). */
+  abandoned(): void;
 }
 export const loopAccess = Symbol('telepi.loopAccess');
 
@@ -211,7 +213,7 @@ export class Bot {
 
   /** The message loop's way in; the symbol is not exported from the package, so this is not public surface. */
   [loopAccess](): LoopAccess {
-    return { track: (task) => this.track(task), started: () => this.loopStarted(), stopped: () => this.loopStopped() };
+    return { track: (task) => this.track(task), started: () => this.loopStarted(), stopped: () => this.loopStopped(), abandoned: () => this.loopAbandoned() };
   }
 
   /** When the loop starts; SpeakerBot reopens its microphone here. */
@@ -219,6 +221,9 @@ export class Bot {
 
   /** When the loop stops; SpeakerBot ends waits that have nothing queued here. */
   protected loopStopped(): void {}
+
+  /** When stop()'s deadline passed; SpeakerBot stops handing out queued messages here. */
+  protected loopAbandoned(): void {}
 
   /** Closes the HTTP connections. */
   close(): Promise<void> {

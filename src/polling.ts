@@ -335,7 +335,9 @@ export class MessageLoop {
     let outcome: unknown;
     while (running.size > 0 && outcome !== 'late') outcome = await Promise.race([Promise.allSettled([...running]), deadline]);
     clearTimeout(timer);
-    if (outcome === 'late') this.log.warn(`${running.size} handler(s) still running after ${deadlineMs} ms; stopping without them`);
+    if (outcome !== 'late') return;
+    this.log.warn(`${running.size} handler(s) still running after ${deadlineMs} ms; stopping without them`);
+    this.access.abandoned();
   }
 }
 

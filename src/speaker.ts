@@ -251,6 +251,16 @@ export class Microphone {
     for (const set of [...this.byChat.values()]) for (const listener of [...set]) listener.interrupt(stopped);
   }
 
+  /** After stop()'s deadline: queued messages are no longer handed out (they stay unconfirmed), every wait rejects. */
+  abandon(): void {
+    this.stopped = true;
+    const stopped = new LoopStopped();
+    for (const listener of [...this.everywhere, ...[...this.byChat.values()].flatMap((set) => [...set])]) {
+      listener.drain();
+      listener.interrupt(stopped);
+    }
+  }
+
   reopen(): void {
     this.stopped = false;
   }
@@ -276,5 +286,9 @@ export class SpeakerBot extends Bot {
 
   protected override loopStopped(): void {
     this.mic.stop();
+  }
+
+  protected override loopAbandoned(): void {
+    this.mic.abandon();
   }
 }
