@@ -263,6 +263,18 @@ describe('MQTT outlet with a real broker', { skip }, () => {
     await eventually(() => rig.outlet.status.connected, 10_000, 'the link back');
   });
 
+  test('stopping with a frozen broker ends within its 2 s bound (systemd stop must not hang)', { timeout: 20_000 }, async (t) => {
+    const broker = await startBroker(t);
+    const rig = await outletRig(t, broker);
+    await eventually(() => rig.outlet.status.connected, 5000, 'the link');
+    broker.freeze(true);
+    const started = performance.now();
+    await rig.outlet.stop();
+    const tookMs = performance.now() - started;
+    assert.ok(tookMs < 2500, `stop took ${Math.round(tookMs)} ms`);
+    broker.freeze(false);
+  });
+
   test('a BMP280 reading removes the humidity entity it was not sure of', { timeout: 20_000 }, async (t) => {
     const broker = await startBroker(t);
     const rig = await outletRig(t, broker, { humidity: null });
