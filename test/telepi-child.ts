@@ -1,0 +1,104 @@
+// A real `telepi run` in a child process, with simulated hardware, against the Bot API emulator: started, spoken to
+// through Telegram as its owner, measured from /proc, and stopped by its PID.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { BotApiEmulator } from '../src/emulator/index.js';
+
+export const OWNER = 1001;
+
+export interface TelepiChild {
+  child: ChildProcess;
+  pid: number;
+  /** stderr so far: telepi logs there. */
+  log(): string;
+  /** Resident set size now, in bytes (from /proc, costing the child nothing). */
+  rss(): number;
+  alive(): boolean;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code (null when killed). */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+export interface TelepiChildOptions {
+  token: string;
+  stateDir: string;
+  streamPort: number;
+  /** Node flags for the child, e.g. a small heap as on a Pi. */
+  nodeArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A TCP port free on loopback just now. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === 'string') throw new Error('no port from a loopback listener');
+  return address.port;
+}
+
+export function startTelepiChild(emu: BotApiEmulator, options: TelepiChildOptions): TelepiChild {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', '-e',
+    "const { main } = await import('./src/app/cli.ts'); process.exitCode = await main(['run']);"], {
+    cwd: new URL('..', import.meta.url),
+    env: {
+      ...process.env, TELEGRAM_BOT_TOKEN: options.token, TELEGRAM_API_ROOT: emu.apiRoot, TELEPI_OWNERS: String(OWNER),
+      TELEPI_HARDWARE: 'simulated', TELEPI_STATE_DIR: options.stateDir, STREAM_PORT: String(options.streamPort),
+      TELEPI_LOG_LEVEL: 'info', ...options.env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  if (child.pid === undefined) throw new Error('telepi run did not start');
+  const pid = child.pid;
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = once(child, 'exit') as Promise<[number | null]>;
+  return {
+    child, pid,
+    log: () => stderr,
+    rss: () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN) * 1024,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    stop: async (graceMs = 10_000) => {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const [code] = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Texts telepi sent the owner, in order. */
+function textsToOwner(emu: BotApiEmulator): string[] {
+  return emu.sentMessages(OWNER).map((m) => ('text' in m && typeof m.text === 'string' ? m.text : ''));
+}
+
+/** Sends `text` as the owner and resolves with the reply's text and how long it took. */
+export async function askAsOwner(emu: BotApiEmulator, text: string, timeoutMs = 10_000): Promise<{ reply: string; ms: number }> {
+  const before = textsToOwner(emu).length;
+  const started = performance.now();
+  emu.pushText(text, { chatId: OWNER, userId: OWNER });
+  while (textsToOwner(emu).length === before) {
+    if (performance.now() - started > timeoutMs) throw new Error(`no reply to ${text} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return { reply: textsToOwner(emu)[before] as string, ms: performance.now() - started };
+}
+
+/** Sends /open as the owner and reads the viewer link's port and token from the reply. */
+export async function openLink(emu: BotApiEmulator, timeoutMs = 20_000): Promise<{ port: number; token: string }> {
+  const before = textsToOwner(emu).length;
+  const started = performance.now();
+  emu.pushText('/open', { chatId: OWNER, userId: OWNER });
+  for (;;) {
+    for (const text of textsToOwner(emu).slice(before)) {
+      const link = /http:\/\/[^\s/]+:(\d+)\/\?token=([\w-]+)/.exec(text);
+      if (link !== null) return { port: Number(link[1]), token: link[2] as string };
+    }
+    if (performance.now() - started > timeoutMs) throw new Error(`no link in the replies to /open: ${JSON.stringify(textsToOwner(emu).slice(before))}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
