@@ -8,7 +8,7 @@ export type * from './types.js';
 export interface Hardware {
   readonly kind: 'real' | 'simulated' | 'custom';
   climate: ClimateSensor;
-  /** Stills; while the stream runs, a still is the stream's newest frame (one camera process at a time). */
+  /** Stills; while the stream runs, a still is the stream's next frame (one camera process at a time). */
   camera: Camera;
   stream: FrameSource;
   /** null when port mapping is not available (the simulation): the appliance gives the LAN link. */

@@ -21,13 +21,16 @@ export function registerSecret(secret: string): void {
 // Anything shaped like a bot token, registered or not: "123456789:AA…" (35 characters after the colon).
 const tokenShape = /\d{3,}:[A-Za-z0-9_-]{30,}/g;
 
-/** Replaces registered secrets and token-shaped strings with a placeholder. */
+// The user and password of any URL, as in TELEGRAM_API_ROOT=http://user:pass@host: "scheme://<credentials>@host".
+const urlCredentials = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]+@/gi;
+
+/** Replaces registered secrets, token-shaped strings and the credentials in URLs with placeholders. */
 export function redact(text: string): string {
   let out = text;
   for (const secret of secrets) {
     if (out.includes(secret)) out = out.split(secret).join('<token>');
   }
-  return out.replace(tokenShape, '<token>');
+  return out.replace(tokenShape, '<token>').replace(urlCredentials, '$1<credentials>@');
 }
 
 /** Builds the text of an error for a log line: its message, with its cause's, redacted, on one line. */

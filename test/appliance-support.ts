@@ -13,7 +13,7 @@ import { GpioLed, PirSensor } from '../hardware/gpio.js';
 import { ReopeningSensor, type Hardware } from '../hardware/index.js';
 import { UpnpcPortMapper } from '../hardware/portmap.js';
 import { MjpegProcessSource } from '../hardware/stream.js';
-import { Appliance } from '../src/app/appliance.js';
+import { Appliance, type ApplianceOptions } from '../src/app/appliance.js';
 import type { Config } from '../src/app/config.js';
 import type { BotApiEmulator } from '../src/emulator/index.js';
 import { memoryLogger } from '../src/log.js';
@@ -66,6 +66,10 @@ export interface RigOptions {
   camera?: FakeCameraControl;
   ttlMs?: number;
   stateDir?: string;
+  /** Settings beyond the rig's, e.g. { cameraInGroups: true }. */
+  config?: Partial<Config>;
+  /** Appliance options beyond the rig's, e.g. a short stopDeadlineMs or cameraTiming. */
+  app?: Partial<ApplianceOptions>;
 }
 
 export async function applianceRig(t: TestContext, options: RigOptions = {}): Promise<ApplianceRig> {
@@ -104,11 +108,12 @@ export async function applianceRig(t: TestContext, options: RigOptions = {}): Pr
     token: TOKEN, apiRoot: h.emu.apiRoot, owners: [OWNER], users: [USER], hardware: 'real',
     stateDir, stateDirSource: 'TELEPI_STATE_DIR', bme280: { bus: 1, address: 0x76 },
     stream: { port: 0, externalPort: 54321, ttlMs: options.ttlMs ?? 3_600_000 },
-    gpio: { pirLine: 17, ledLine: 27 }, motionCooldownMs: 60_000, logLevel: 'debug',
+    gpio: { pirLine: 17, ledLine: 27 }, motionCooldownMs: 60_000, logLevel: 'debug', ...options.config,
   };
   const start = () => Appliance.start({
     config, hardware, log: h.log, clock: wall, monotonic: mono, listenHost: '127.0.0.1', lanAddress: () => '127.0.0.1',
     polling: { timeoutSeconds: 1, requestMarginMs: 500, backoffInitialMs: 5, backoffCapMs: 50, stopDeadlineMs: 1000 },
+    ...options.app,
   });
   let app = await start();
   t.after(async () => {

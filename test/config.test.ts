@@ -40,6 +40,7 @@ test('the minimal configuration gets every default', () => {
     motionCooldownMs: 60_000,
     photoSize: { width: 1920, height: 1080 },
     logLevel: 'info',
+    cameraInGroups: false,
   });
 });
 
@@ -203,4 +204,12 @@ test('describeConfig says where state lives and why, and never shows the token',
   assert.match(text, /PIR: BCM 17, LED: off, motion cooldown 1m/);
   assert.match(text, /links last 1h/);
   assert.match(text, /users: \(owners only\)/);
+});
+
+test('CAMERA_IN_GROUPS is yes or no (default no); anything else is one line naming it', () => {
+  assert.equal(loadConfig({ ...minimal, CAMERA_IN_GROUPS: 'yes' }, readOnly).cameraInGroups, true);
+  assert.equal(loadConfig({ ...minimal, CAMERA_IN_GROUPS: 'NO' }, readOnly).cameraInGroups, false);
+  const error = configError({ ...minimal, CAMERA_IN_GROUPS: 'sometimes' });
+  assert.equal(error.variable, 'CAMERA_IN_GROUPS');
+  assert.equal(error.message, 'CAMERA_IN_GROUPS: "sometimes" is not one of yes, no');
 });

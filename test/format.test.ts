@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatReading, formatUptime } from '../src/app/format.js';
+import { formatReading, formatUptime, quoteInput } from '../src/app/format.js';
 
 test('a BME280 reading is one line: temperature, humidity, pressure, two spaces apart', () => {
   assert.equal(formatReading({ temperature: 21.4, humidity: 45.2, pressure: 1013.2 }), '21.4°C  45.2%  1,013.2hPa');
@@ -45,4 +45,12 @@ test('uptime shows its two largest units', () => {
   assert.equal(formatUptime(3 * 86_400_000 + 4 * 3_600_000 + 1_000), '3d 4h');
   assert.equal(formatUptime(86_400_000 + 5_000), '1d 0h');
   assert.throws(() => formatUptime(-1), RangeError);
+});
+
+test('quoteInput echoes input on one line, cut with an ellipsis, never splitting a character', () => {
+  assert.equal(quoteInput('15 m'), '"15 m"');
+  assert.equal(quoteInput('a\n\nb'), '"a b"');
+  const long = quoteInput('x'.repeat(4000));
+  assert.equal(long, `"${'x'.repeat(63)}…"`);
+  assert.equal(quoteInput('😀'.repeat(100), 10), `"${'😀'.repeat(9)}…"`);
 });

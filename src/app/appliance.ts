@@ -11,7 +11,7 @@ import { TelepiChat, type AppContext } from './chat.js';
 import { ClimateService } from './climate.js';
 import { menuCommands } from './commands.js';
 import type { Config } from './config.js';
-import { IpCam } from './ipcam.js';
+import { IpCam, type CamClosedReason, type IpCamOptions } from './ipcam.js';
 import { MotionWatcher } from './motion.js';
 import type { MqttOutlet } from './mqtt/outlet.js';
 import { ReadingSource } from './readings.js';
@@ -35,7 +35,19 @@ export interface ApplianceOptions {
   listenHost?: string;
   /** Seconds a chat's handler idles before it ends (default 10 minutes). */
   idleSeconds?: number;
+  /** stop() gives up on whatever still hangs after this long, so systemd's stop never times out (default 6 s). */
+  stopDeadlineMs?: number;
+  /** How long the camera may take to send its first frame, and stay silent later (tests shorten them). */
+  cameraTiming?: Pick<IpCamOptions, 'firstFrameTimeoutMs' | 'frameTimeoutMs' | 'frameClock'>;
 }
+
+// 6 s for the app, plus bin/telepi.js's 3 s guard against forgotten handles: out within 10 s of SIGTERM.
+const defaultStopDeadlineMs = 6000;
+
+const closedTexts: Record<CamClosedReason['kind'], (why: CamClosedReason) => string> = {
+  'expired': () => 'The camera link expired and the port is closed. Send /open for a new one.',
+  'camera-lost': (why) => `The camera stopped (${why.kind === 'camera-lost' ? why.detail : ''}), so the link is withdrawn and the port closed. Send /open to try again.`,
+};
 
 /** The system's timers, read on the monotonic clock (Node's timers already run on it). */
 export const monotonicClock: Clock = { ...systemClock, now: () => performance.now() };
@@ -60,11 +72,20 @@ export class Appliance {
 
   /** Starts everything; rejects (with a TelegramError) when the token is rejected. */
   static async start(options: ApplianceOptions): Promise<Appliance> {
+    const startedAtMs = (options.monotonic ?? monotonicClock).now();
+    const store = await StateStore.open(options.config.stateDir, options.log);
+    try {
+      return await Appliance.startWith(options, store, startedAtMs);
+    } catch (error) {
+      await store.close(); // gives the folder's lock back
+      throw error;
+    }
+  }
+
+  private static async startWith(options: ApplianceOptions, store: StateStore, startedAtMs: number): Promise<Appliance> {
     const { config, hardware, log } = options;
     const clock = options.clock ?? systemClock;
     const monotonic = options.monotonic ?? monotonicClock;
-    const startedAtMs = monotonic.now();
-    const store = await StateStore.open(config.stateDir, log);
     let username: string | undefined;
     // Handlers are spawned only once the loop runs, by which time `app` is set.
     let app: AppContext;
@@ -73,8 +94,8 @@ export class Appliance {
     const climate = new ClimateService({ sensor: hardware.climate, store, send, clock, log });
     const ipcam = new IpCam({
       hardware, store, log, clock: monotonic, lanAddress: options.lanAddress, listenHost: options.listenHost,
-      port: config.stream.port, externalPort: config.stream.externalPort, ttlMs: config.stream.ttlMs,
-      onExpired: async (chatId) => void (await send(chatId, 'The camera link expired and the port is closed. Send /open for a new one.')),
+      port: config.stream.port, externalPort: config.stream.externalPort, ttlMs: config.stream.ttlMs, ...options.cameraTiming,
+      onClosed: async (chatId, why) => void (await send(chatId, closedTexts[why.kind](why))),
     });
     const motion = new MotionWatcher({
       sensor: hardware.motion, camera: hardware.camera, cooldownMs: config.motionCooldownMs, store, clock: monotonic, log,
@@ -97,6 +118,7 @@ export class Appliance {
       botUsername: () => username,
       uptimeMs: () => monotonic.now() - startedAtMs,
       idleSeconds: options.idleSeconds ?? 600,
+      cameraInGroups: config.cameraInGroups ?? false,
     };
 
     const me = await waitForTelegram(bot, { log, notifier: options.notifier ?? null, clock: monotonic }).catch(async (error: unknown) => {
@@ -114,6 +136,7 @@ export class Appliance {
     appliance.mqtt = mqtt;
     readings.start();
     appliance.watch(loop);
+    appliance.tellSetAside(send);
     log.info(`telepi started as @${username ?? me.first_name}: ${store.state.subscriptions.length} report subscription(s) resumed`);
     return appliance;
   }
@@ -128,27 +151,63 @@ export class Appliance {
     this.stopWatchdog = notifier.startWatchdog(() => loop.running && performance.now() - loop.lastActivityAtMs < stalledAfterMs, monotonicClock);
   }
 
-  /** Stops polling (confirming the offset), closes the camera link and the port, stops reports, flushes state. */
+  /** Tells each chat whose settings were set aside at open, once (the store wrote them out of state.json). */
+  private tellSetAside(send: (chatId: number, text: string) => Promise<unknown>): void {
+    const chats = new Map<number, string[]>();
+    for (const entry of this.store.setAside) {
+      if (entry.chatId !== null) chats.set(entry.chatId, [...(chats.get(entry.chatId) ?? []), entry.reason]);
+    }
+    for (const [chatId, reasons] of chats) {
+      const text = `After a restart I could not use this chat's report settings (${reasons.join('; ')}), so they were set aside. `
+        + 'Send /every with an interval, like /every 1h, to get reports again.';
+      send(chatId, text).catch((error: unknown) => this.options.log.warn(`could not tell chat ${chatId} its settings were set aside: ${describeError(error)}`));
+    }
+  }
+
+  /**
+   * Stops polling (confirming the offset), closes the camera link and the port, stops reports, flushes
+   * state; whatever still hangs after stopDeadlineMs is given up on, named in the log.
+   */
   stop(): Promise<void> {
-    this.stopping ??= this.shutdown();
+    this.stopping ??= this.stopWithin(this.options.stopDeadlineMs ?? defaultStopDeadlineMs);
     return this.stopping;
   }
 
-  private async shutdown(): Promise<void> {
+  private async stopWithin(deadlineMs: number): Promise<void> {
+    const progress = { step: 'starting to stop' };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), deadlineMs);
+    });
+    const outcome = await Promise.race([this.shutdown(progress).then(() => 'done' as const), late]);
+    clearTimeout(timer);
+    if (outcome === 'late') this.options.log.error(`stop: gave up after ${deadlineMs / 1000} s waiting for ${progress.step}; exiting anyway`);
+  }
+
+  /** Each step runs even when an earlier one failed; `progress.step` names the one under way. */
+  private async shutdown(progress: { step: string }): Promise<void> {
     const { log, hardware, notifier } = this.options;
+    const step = async (name: string, action: () => Promise<unknown> | void) => {
+      progress.step = name;
+      try {
+        await action();
+      } catch (error) {
+        log.warn(`${name}: ${describeError(error)}`);
+      }
+    };
     void notifier?.stopping();
     this.stopWatchdog?.();
-    await this.loop.stop();
+    await step('the message loop to stop', () => this.loop.stop());
     this.climate.stop();
     this.motion.stop();
     await step('the readings to stop', () => this.readings.stop());
     // A retained offline before the process ends (a clean disconnect: the broker keeps the will to itself).
     await step('MQTT to say offline', () => this.mqtt?.stop());
-    await this.ipcam.close().catch((error: unknown) => log.warn(`closing the camera link: ${describeError(error)}`));
-    await this.store.flush();
-    await hardware.led?.set(false).catch(() => undefined);
-    await hardware.close().catch((error: unknown) => log.warn(`closing the hardware: ${describeError(error)}`));
-    await this.bot.close();
+    await step('the camera link to close', () => this.ipcam.close());
+    await step('the state to be written', () => this.store.close());
+    await step('the LED', () => hardware.led?.set(false));
+    await step('the hardware to close', () => hardware.close());
+    await step('the Bot API connections to close', () => this.bot.close());
     log.info('telepi stopped');
   }
 }

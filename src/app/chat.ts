@@ -12,11 +12,13 @@ import type { Authorizer, Role } from './auth.js';
 import type { ClimateService } from './climate.js';
 import { findCommand, helpText, parseText } from './commands.js';
 import { formatDuration, parseDuration } from './duration.js';
-import { formatUptime } from './format.js';
-import type { IpCam } from './ipcam.js';
+import { formatUptime, quoteInput } from './format.js';
+import type { IpCam, OpenLink } from './ipcam.js';
 import type { MotionWatcher } from './motion.js';
 import { describeLinkStatus, type LinkStatus } from './mqtt/link.js';
 import type { Clock } from './scheduler.js';
+import { StateWriteError } from './state.js';
+import { stateLimits } from './state-schema.js';
 
 export interface AppContext {
   auth: Authorizer;
@@ -33,10 +35,17 @@ export interface AppContext {
   mqtt?: { readonly status: LinkStatus } | null;
   /** Seconds a chat's handler waits for its next message before it ends (and frees its memory). */
   idleSeconds: number;
+  /** CAMERA_IN_GROUPS: links and photos may be posted in groups; else they go to the owner privately. */
+  cameraInGroups: boolean;
 }
 
-const minIntervalMs = 60_000;
-const maxIntervalMs = 24 * 3_600_000;
+/** Who sent the command, and where: camera output in a group goes to the sender privately. */
+interface Origin {
+  userId: number | undefined;
+  isPrivate: boolean;
+}
+
+const { minIntervalMs, maxIntervalMs } = stateLimits;
 const intervalUsage = 'Send /every with an interval from 1m to 24h, like /every 15m, /every 2h or /every 1h30m.';
 
 export class TelepiChat extends ChatHandler {
@@ -70,6 +79,12 @@ export class TelepiChat extends ChatHandler {
     try {
       await this.handleMessage(msg);
     } catch (error) {
+      if (error instanceof StateWriteError) {
+        // Every command persists before it acts, so a failed write changed nothing.
+        this.app.log.warn(`chat ${this.chatId}: ${describeError(error)}`);
+        await this.reply(`${error.userMessage} Nothing was changed.`).catch(() => undefined);
+        return;
+      }
       this.app.log.error(`chat ${this.chatId}: ${describeError(error)}`);
       await this.reply(`Something went wrong: ${describeError(error)}`).catch(() => undefined);
     }
@@ -80,6 +95,7 @@ export class TelepiChat extends ChatHandler {
     const userId = msg.from?.id;
     const role = auth.roleOf(userId);
     const isPrivate = msg.chat.type === 'private';
+    if (msg.migrate_to_chat_id !== undefined || msg.migrate_from_chat_id !== undefined) return this.followMigration(msg);
     const parsed = typeof msg.text === 'string' ? parseText(msg.text, this.app.botUsername()) : undefined;
     if (parsed?.kind === 'other-bot') return;
     // In groups the bot speaks only when spoken to with a command.
@@ -105,10 +121,19 @@ export class TelepiChat extends ChatHandler {
       await this.reply(`Only the owner can use /${command.name}.`);
       return;
     }
-    await this.runCommand(command.name, parsed.args, role);
+    await this.runCommand(command.name, parsed.args, role, { userId, isPrivate });
   }
 
-  private async runCommand(name: string, args: string, role: Role): Promise<void> {
+  /** A group became a supergroup (Telegram says so in both): its reports move to the new id. */
+  private async followMigration(msg: Message): Promise<void> {
+    const [from, to] = msg.migrate_to_chat_id !== undefined
+      ? [this.chatId, msg.migrate_to_chat_id]
+      : [msg.migrate_from_chat_id ?? this.chatId, this.chatId];
+    await this.app.climate.migrate(from, to).catch((error: unknown) =>
+      this.app.log.warn(`chat ${from} became supergroup ${to}, but its subscription could not be moved: ${describeError(error)}`));
+  }
+
+  private async runCommand(name: string, args: string, role: Role, origin: Origin): Promise<void> {
     const { climate, ipcam, motion } = this.app;
     switch (name) {
       case 'help':
@@ -127,11 +152,11 @@ export class TelepiChat extends ChatHandler {
       case 'status':
         return void (await this.reply(await this.status()));
       case 'open':
-        return this.open();
+        return this.open(origin);
       case 'close':
-        return void (await this.reply((await ipcam.close()) ? 'Port closed' : 'Port closed (the camera link was not open)'));
+        return this.close(ipcam);
       case 'photo':
-        return this.photo();
+        return this.photo(origin);
       case 'motion':
         return this.motion(args, motion);
     }
@@ -142,7 +167,7 @@ export class TelepiChat extends ChatHandler {
     try {
       intervalMs = parseDuration(args);
     } catch {
-      await this.reply(args === '' ? intervalUsage : `"${args}" is not an interval. ${intervalUsage}`);
+      await this.reply(args === '' ? intervalUsage : `${quoteInput(args)} is not an interval. ${intervalUsage}`);
       return;
     }
     if (intervalMs < minIntervalMs || intervalMs > maxIntervalMs) {
@@ -159,22 +184,38 @@ export class TelepiChat extends ChatHandler {
     await this.reply(`${reading.text}\nI will report every ${formatDuration(intervalMs)}. /cancel stops it.`);
   }
 
-  private async open(): Promise<void> {
-    let link;
+  private async open(origin: Origin): Promise<void> {
+    const privately = this.privateChatFor(origin);
+    let link: OpenLink;
     try {
-      link = await this.app.ipcam.open(this.chatId);
+      link = await this.app.ipcam.open(privately ?? this.chatId);
     } catch (error) {
+      if (error instanceof StateWriteError) throw error;
       await this.reply(`Camera unavailable: ${describeError(error)}`);
       return;
     }
     const ttl = formatDuration(link.ttlMs);
     const warning = `It is plain HTTP: anyone who sees the link can watch until it expires in ${ttl}. /close ends it now.`;
-    if (link.public) await this.reply(`Camera link, valid for ${ttl}:\n${link.url}\n\n${warning}`);
-    else await this.reply(`Only a LAN link: ${link.note}. It works on your home network:\n${link.url}\n\n${warning}`);
+    const text = link.public
+      ? `Camera link, valid for ${ttl}:\n${link.url}\n\n${warning}`
+      : `Only a LAN link: ${link.note}. It works on your home network:\n${link.url}\n\n${warning}`;
+    if (privately === null) return void (await this.reply(text));
+    await this.sendPrivately(privately, 'the camera link', () => this.bot.sendMessage(privately, text).catch(async (error: unknown) => {
+      await this.app.ipcam.close(); // nobody has the link: it must not stay open
+      throw error;
+    }));
   }
 
-  private async photo(): Promise<void> {
-    await this.sender.sendChatAction('upload_photo').catch(() => undefined);
+  private async close(ipcam: IpCam): Promise<void> {
+    const { wasOpen, problems } = await ipcam.close();
+    const head = wasOpen ? 'Port closed' : 'Port closed (the camera link was not open)';
+    await this.reply(problems.length === 0 ? head : `${head}, and the camera is stopped, but: ${problems.join('; ')}`);
+  }
+
+  private async photo(origin: Origin): Promise<void> {
+    const privately = this.privateChatFor(origin);
+    const chatId = privately ?? this.chatId;
+    await this.bot.sendChatAction(chatId, 'upload_photo').catch(() => undefined);
     let jpeg: Buffer;
     try {
       jpeg = await this.app.ipcam.photo();
@@ -182,7 +223,29 @@ export class TelepiChat extends ChatHandler {
       await this.reply(`Camera unavailable: ${describeError(error)}`);
       return;
     }
-    await this.sender.sendPhoto(InputFile.fromBuffer(jpeg, 'telepi.jpg'));
+    const send = () => this.bot.sendPhoto(chatId, InputFile.fromBuffer(jpeg, 'telepi.jpg'));
+    if (privately === null) await send();
+    else await this.sendPrivately(privately, 'the photo', send);
+  }
+
+  /** The owner's private chat when camera output must stay out of this group; null to answer here. */
+  private privateChatFor(origin: Origin): number | null {
+    if (origin.isPrivate || this.app.cameraInGroups || origin.userId === undefined) return null;
+    return origin.userId;
+  }
+
+  /** Sends camera output to the owner privately and says so in the group; false when Telegram refused. */
+  private async sendPrivately(userId: number, what: string, send: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await send();
+    } catch (error) {
+      this.app.log.warn(`chat ${this.chatId}: ${what} could not go to ${userId} privately: ${describeError(error)}`);
+      const name = this.app.botUsername();
+      await this.reply(`I could not send you ${what} privately: open a private chat with ${name === undefined ? 'me' : `@${name}`}, press Start, and ask again.`);
+      return false;
+    }
+    await this.reply(`I sent you ${what} privately: camera output stays out of groups (CAMERA_IN_GROUPS=yes changes that).`);
+    return true;
   }
 
   private async motion(args: string, motion: MotionWatcher): Promise<void> {

@@ -60,17 +60,35 @@ export class ClimateService {
     this.scheduler.schedule(sub);
   }
 
-  /** Stops this chat's reports; false when it had none. */
+  /** Stops this chat's reports, persisted before the schedule stops (a failed write leaves both running); false when it had none. */
   async cancel(chatId: number): Promise<boolean> {
-    const had = this.scheduler.cancel(chatId);
-    this.failedChats.delete(chatId);
-    if (this.options.store.state.subscriptions.some((s) => s.chatId === chatId)) {
+    const stored = this.options.store.state.subscriptions.some((s) => s.chatId === chatId);
+    if (stored) {
       await this.options.store.update((state) => {
         state.subscriptions = state.subscriptions.filter((s) => s.chatId !== chatId);
       });
-      return true;
     }
-    return had;
+    const had = this.scheduler.cancel(chatId);
+    this.failedChats.delete(chatId);
+    return stored || had;
+  }
+
+  /**
+   * Moves a chat's subscription to the id its group got on becoming a supergroup, in phase; persisted
+   * before it is rescheduled. False when the old chat had none (or the new one has its own already).
+   */
+  async migrate(fromChatId: number, toChatId: number): Promise<boolean> {
+    const sub = this.options.store.state.subscriptions.find((s) => s.chatId === fromChatId);
+    if (sub === undefined || this.options.store.state.subscriptions.some((s) => s.chatId === toChatId)) return false;
+    const moved: Subscription = { ...sub, chatId: toChatId };
+    await this.options.store.update((state) => {
+      state.subscriptions = [...state.subscriptions.filter((s) => s.chatId !== fromChatId), moved];
+    });
+    this.scheduler.cancel(fromChatId);
+    this.scheduler.schedule(moved);
+    if (this.failedChats.delete(fromChatId)) this.failedChats.add(toChatId);
+    this.options.log.info(`chat ${fromChatId} became supergroup ${toChatId}: its reports moved there`);
+    return true;
   }
 
   /** One scheduled report: the reading, or the sensor's failure said once until it recovers. */
@@ -87,6 +105,14 @@ export class ClimateService {
     try {
       await this.options.send(chatId, text);
     } catch (error) {
+      const newChatId = migratedTo(error);
+      if (newChatId !== null) {
+        // The report goes to the new id now; the subscription follows it even if this one send fails.
+        await this.migrate(chatId, newChatId).catch((moveError: unknown) =>
+          this.options.log.warn(`chat ${chatId} became supergroup ${newChatId}, but its subscription could not be moved: ${describeError(moveError)}`));
+        await this.options.send(newChatId, text);
+        return;
+      }
       if (chatIsGone(error)) {
         this.options.log.info(`chat ${chatId} blocked the bot or is gone: its reports are cancelled`);
         await this.cancel(chatId);
@@ -99,6 +125,12 @@ export class ClimateService {
   stop(): void {
     this.scheduler.stop();
   }
+}
+
+/** The supergroup a group became, when Telegram refused a send for that reason; else null. */
+export function migratedTo(error: unknown): number | null {
+  const id = error instanceof TelegramError ? error.parameters.migrate_to_chat_id : undefined;
+  return typeof id === 'number' && Number.isSafeInteger(id) && id !== 0 ? id : null;
 }
 
 /** 403 (the user blocked the bot, or it left the group) and "chat not found" will not heal by retrying. */

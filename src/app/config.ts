@@ -2,7 +2,7 @@
 import * as nodeFs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { LogLevel } from '../log.js';
+import { redact, type LogLevel } from '../log.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { describeMqtt, readMqttConfig, type MqttConfig } from './mqtt/settings.js';
 
@@ -42,6 +42,8 @@ export interface Config {
   /** Still photos' size (PHOTO_SIZE); absent in hand-built configs, where the camera's default applies. */
   photoSize?: { width: number; height: number };
   logLevel: LogLevel;
+  /** CAMERA_IN_GROUPS=yes: camera links and photos may be posted in groups (default: sent to the owner privately). */
+  cameraInGroups?: boolean;
   /** null (or absent in hand-built configs) when MQTT_URL is unset: MQTT off. */
   mqtt?: MqttConfig | null;
 }
@@ -100,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadConfigOptions = 
   const motionCooldownMs = check('MOTION_COOLDOWN', 60_000, (v) => durationIn(v, 10_000, 86_400_000), '60s');
   const photoSize = check('PHOTO_SIZE', { width: 1920, height: 1080 }, parsePhotoSize, '1920x1080');
   const logLevel = check('TELEPI_LOG_LEVEL', 'info', (v) => oneOf(v, logLevels), 'info');
+  const cameraInGroups = check('CAMERA_IN_GROUPS', false, (v) => oneOf(v, ['yes', 'no'] as const) === 'yes', 'no');
 
   if (pirLine !== null && pirLine === ledLine) {
     problems.push(new ConfigError('LED_GPIO', `LED_GPIO: line ${ledLine} is already PIR_GPIO; wire the LED to another BCM line`));
@@ -120,7 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadConfigOptions = 
     bme280: { bus, address },
     stream: { port, externalPort, ttlMs },
     gpio: { pirLine, ledLine },
-    motionCooldownMs, photoSize, logLevel, mqtt,
+    motionCooldownMs, photoSize, logLevel, mqtt, cameraInGroups,
   };
 }
 
@@ -129,7 +132,7 @@ export function describeConfig(config: Config): string[] {
   const hex = `0x${config.bme280.address.toString(16)}`;
   const line = (n: number | null) => (n === null ? 'off' : `BCM ${n}`);
   return [
-    `Bot API: ${config.apiRoot}`,
+    `Bot API: ${redact(config.apiRoot)}`,
     `owners: ${config.owners.join(', ')}`,
     `users: ${config.users.length > 0 ? config.users.join(', ') : '(owners only)'}`,
     `hardware: ${config.hardware}`,
@@ -139,6 +142,7 @@ export function describeConfig(config: Config): string[] {
     ...(config.photoSize === undefined ? [] : [`photos: ${config.photoSize.width}x${config.photoSize.height}`]),
     `PIR: ${line(config.gpio.pirLine)}, LED: ${line(config.gpio.ledLine)}, motion cooldown ${formatDuration(config.motionCooldownMs)}`,
     `log level: ${config.logLevel}`,
+    `camera output in groups: ${config.cameraInGroups === true ? 'yes' : 'no (sent to the owner privately)'}`,
     describeMqtt(config.mqtt),
   ];
 }

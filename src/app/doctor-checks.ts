@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import type { ClimateSensor } from '../../hardware/index.js';
 import { Bot } from '../bot.js';
 import { NetworkError, TelegramError } from '../errors.js';
-import { describeError } from '../log.js';
+import { describeError, redact } from '../log.js';
 import type { Config } from './config.js';
 import { formatReading } from './format.js';
 
@@ -80,12 +80,12 @@ export async function checkToken(config: Config, timeoutMs: number): Promise<Che
     return ok(what, `accepted: the bot is @${me.username} ("${me.first_name}")`);
   } catch (error) {
     if (error instanceof TelegramError && (error.errorCode === 401 || error.errorCode === 404)) {
-      return fail(what, `rejected by ${config.apiRoot} (${error.errorCode} ${error.description})`,
+      return fail(what, `rejected by ${redact(config.apiRoot)} (${error.errorCode} ${error.description})`,
         'copy the token again from @BotFather (/mybots → your bot → API Token) into TELEGRAM_BOT_TOKEN');
     }
     if (error instanceof NetworkError) {
-      return fail(what, `cannot reach ${config.apiRoot} (${describeError(error)})`,
-        `check the network and DNS: curl -sI ${config.apiRoot} should answer`);
+      return fail(what, `cannot reach ${redact(config.apiRoot)} (${describeError(error)})`,
+        `check the network and DNS: curl -sI ${redact(config.apiRoot)} should answer`);
     }
     return fail(what, describeError(error));
   } finally {

@@ -39,3 +39,14 @@ export function formatUptime(ms: number): string {
   if (first === -1) return '0s';
   return units.slice(first, first + 2).map(([value, unit]) => `${value}${unit}`).join(' ');
 }
+
+/**
+ * Someone's input, quoted back to them: one line, at most `maxChars` characters (an ellipsis marks the
+ * cut), so an echo never makes a reply longer than Telegram's 4,096-character limit.
+ */
+export function quoteInput(text: string, maxChars = 64): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  const chars = [...line]; // by code point, so an emoji is never cut in half
+  const shown = chars.length <= maxChars ? line : `${chars.slice(0, maxChars - 1).join('')}…`;
+  return `"${shown}"`;
+}

@@ -72,7 +72,7 @@ export class IpCam {
     return this.serialised(() => this.closeNow());
   }
 
-  /** A photo: the stream's newest frame while it runs, else a still. */
+  /** A photo: the stream's next frame while it runs (never a second camera process), else a still. */
   photo(): Promise<Buffer> {
     return this.options.hardware.camera.capture();
   }

@@ -57,7 +57,7 @@ export function applyFault(res: ServerResponse, fault: Fault): boolean {
       return false;
     }
     case 'status':
-      sendError(res, new ApiError(fault.status, fault.description ?? statusDescription(fault.status)));
+      sendError(res, new ApiError(fault.status, fault.description ?? statusDescription(fault.status), fault.parameters));
       return false;
     case 'retryAfter':
       sendError(res, tooManyRequests(fault.seconds));

@@ -50,7 +50,8 @@ export interface RecordedCall {
 export type Fault =
   | { kind: 'hang' }
   | { kind: 'reset' }
-  | { kind: 'status'; status: number; description?: string }
+  /** `parameters` as Telegram sends them, e.g. { migrate_to_chat_id } for a group that became a supergroup. */
+  | { kind: 'status'; status: number; description?: string; parameters?: { retry_after?: number; migrate_to_chat_id?: number } }
   | { kind: 'retryAfter'; seconds: number }
   | { kind: 'conflict' }
   | { kind: 'unauthorized' }
