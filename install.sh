@@ -34,6 +34,7 @@ DRY_RUN=0
 FORCE=0
 VERIFY=1
 UNINSTALL=0
+BUILD_INTO=''
 PURGE=0
 CHANGED=0
 REBOOT_FOR=()
@@ -59,6 +60,8 @@ Installs telepi on Raspberry Pi OS Bookworm or Trixie, or upgrades it in place a
                 /etc/telepi/telepi.env
   --purge       with --uninstall, also remove /var/lib/telepi and /etc/telepi
   --root DIR    treat DIR as the target system's / for every file read or written (tests)
+  --build-into DIR  only copy the app's source to the new folder DIR and build it there, as the
+                install would; changes nothing else (`npm run bench:install` measures this step)
 
 Configuration comes from prompts, or from these variables in the environment (keep them out of the
 command line, e.g. `export TELEGRAM_BOT_TOKEN; sudo --preserve-env=TELEGRAM_BOT_TOKEN,TELEPI_OWNERS ./install.sh`):
@@ -141,6 +144,9 @@ parse_args() {
         [ $# -ge 2 ] || die "--root needs a directory"
         ROOT=$2; shift ;;
       --root=*) ROOT=${1#--root=} ;;
+      --build-into)
+        [ $# -ge 2 ] || die "--build-into needs a directory"
+        BUILD_INTO=$2; shift ;;
       -h | --help) usage; exit 0 ;;
       *) usage >&2; printf '\ninstall.sh: error: unknown option %s\n' "$1" >&2; exit 2 ;;
     esac
@@ -151,7 +157,7 @@ parse_args() {
     [ -d "$ROOT" ] || die "--root $ROOT is not a directory"
     ROOT=$(cd "$ROOT" && pwd)
   fi
-  if [ -z "$ROOT" ] && ! ((DRY_RUN)) && [ "$(id -u)" -ne 0 ]; then
+  if [ -z "$ROOT" ] && [ -z "$BUILD_INTO" ] && ! ((DRY_RUN)) && [ "$(id -u)" -ne 0 ]; then
     die "run it as root: sudo ./install.sh"
   fi
   ENV_FILE=$ROOT/etc/telepi/telepi.env
@@ -757,6 +763,15 @@ remove_build_swap() {
   BUILD_SWAP=''
 }
 
+# --build-into: the install's build step alone, in a folder of its own.
+build_only() {
+  [ ! -e "$1" ] || die "--build-into $1: it exists already; give a new folder"
+  mkdir -p "$1"
+  source_tar | tar -C "$1" --no-same-owner -xf -
+  build_app "$1" "$1" || die "the build failed (see above)"
+  say "built in $1"
+}
+
 link_command() {
   section "The telepi command"
   if [ "$(readlink "$LINK" 2>/dev/null || true)" = /opt/telepi/bin/telepi.js ]; then
@@ -861,6 +876,7 @@ uninstall() {
 
 main() {
   parse_args "$@"
+  if [ -n "$BUILD_INTO" ]; then build_only "$BUILD_INTO"; return 0; fi
   if ((UNINSTALL)); then uninstall; return 0; fi
   check_system
   load_config
