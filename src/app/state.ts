@@ -87,8 +87,9 @@ export class StateStore {
   #state: AppState;
   #writes: Promise<void> = Promise.resolve();
   #lock: StateLock | null;
+  #closed = false;
 
-  private constructor(file: string, state: AppState, lock: StateLock, setAside: SetAside[], setAsideFile: string | null) {
+  private constructor(file: string, state: AppState, lock: StateLock | null, setAside: SetAside[], setAsideFile: string | null) {
     this.file = file;
     this.#state = deepFreeze(state);
     this.#lock = lock;
@@ -107,23 +108,27 @@ export class StateStore {
   static async open(dir: string, log: Logger): Promise<StateStore> {
     const file = path.join(dir, fileName);
     await prepareDir(dir, file);
-    let lock: StateLock;
+    let lock: StateLock | null;
     try {
       lock = await StateLock.acquire(dir, log);
     } catch (error) {
       if (error instanceof StateLockedError) throw new StateDirError(error.message);
-      throw new StateDirError(`cannot lock ${dir}: ${diskProblem(error)}`);
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EROFS' && code !== 'ENOSPC' && code !== 'EDQUOT') throw new StateDirError(`cannot lock ${dir}: ${diskProblem(error)}`);
+      // Nothing can be written, so a second process could not interleave writes either: run, and refuse changes.
+      log.warn(`cannot lock ${dir}: ${diskProblem(error)}; running on the state as it is, and changes will not be saved`);
+      lock = null;
     }
     try {
       await removeStaleTempFiles(dir, log);
       return await StateStore.read(file, lock, log);
     } catch (error) {
-      await lock.release();
+      await lock?.release();
       throw error;
     }
   }
 
-  private static async read(file: string, lock: StateLock, log: Logger): Promise<StateStore> {
+  private static async read(file: string, lock: StateLock | null, log: Logger): Promise<StateStore> {
     let text: string;
     try {
       text = await readFile(file, 'utf8');
@@ -168,6 +173,7 @@ export class StateStore {
    * write fails (a StateWriteError, whose userMessage a chat can show).
    */
   update(mutator: Mutator): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error(`the state store of ${this.file} is closed`));
     const run = this.#writes.then(() => this.#apply(mutator));
     // The chain continues past a failed update; the failure reaches this update's caller alone.
     this.#writes = run.catch(() => undefined);
@@ -175,7 +181,6 @@ export class StateStore {
   }
 
   async #apply(mutator: Mutator): Promise<void> {
-    if (this.#lock === null) throw new Error(`the state store of ${this.file} is closed`);
     const draft = structuredClone(this.#state) as AppState;
     mutator(draft);
     const problem = stateProblem(draft);
@@ -195,6 +200,7 @@ export class StateStore {
 
   /** Finishes the queued writes and gives the folder's lock back; later updates reject. */
   async close(): Promise<void> {
+    this.#closed = true;
     await this.flush();
     const lock = this.#lock;
     this.#lock = null;
