@@ -1,15 +1,17 @@
 // The IP cam: /open starts the stream, serves it behind an unguessable token, maps the router's port
-// with a lease and answers the link; everything closes again on /close or when the TTL runs out.
+// with a lease and answers the link once frames flow; everything closes again on /close, when the TTL
+// runs out, or when the camera stops sending frames.
 
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { Hardware } from '../../hardware/index.js';
 import { unreachableRange } from '../../hardware/portmap.js';
 import type { StreamServer } from '../../hardware/stream-server.js';
+import { waitForFrame } from '../../hardware/stream.js';
 import { describeError, type Logger } from '../log.js';
 import { formatDuration } from './duration.js';
-import type { Clock } from './scheduler.js';
-import type { StateStore } from './state.js';
+import { systemClock, type Clock } from './scheduler.js';
+import { StateWriteError, type StateStore } from './state.js';
 import { renderViewerPage } from './viewer.js';
 
 export interface IpCamOptions {
@@ -26,8 +28,22 @@ export interface IpCamOptions {
   lanAddress?: () => string | null;
   /** Where the viewer listens; default every interface. */
   listenHost?: string;
-  /** Called when a link expires, with the chat that opened it. */
-  onExpired: (chatId: number) => Promise<void> | void;
+  /** Called when a link closes by itself (it expired, or the camera stopped), with the chat that opened it. */
+  onClosed: (chatId: number, why: CamClosedReason) => Promise<void> | void;
+  /** How long /open waits for the camera's first frame before it gives up; default 10 s. */
+  firstFrameTimeoutMs?: number;
+  /** No frame for this long while open means the camera failed: the link is withdrawn; default 20 s. */
+  frameTimeoutMs?: number;
+  /** The timers that watch for frames, which arrive in real time; default the system's. */
+  frameClock?: Clock;
+}
+
+export type CamClosedReason = { kind: 'expired' } | { kind: 'camera-lost'; detail: string };
+
+/** What /close did: whether a link was open, and what could not be undone cleanly (said to the owner). */
+export interface CloseOutcome {
+  wasOpen: boolean;
+  problems: string[];
 }
 
 export interface OpenLink {
@@ -46,7 +62,11 @@ interface Session {
   expiresAtMs: number;
   timer: unknown;
   mapped: boolean;
+  /** Stops watching the frames. */
+  unwatch: () => void;
 }
+
+const realMonotonic: Clock = { ...systemClock, now: () => performance.now() };
 
 export type CamStatus = { open: false } | { open: true; public: boolean; remainingMs: number };
 
@@ -67,8 +87,8 @@ export class IpCam {
     return this.serialised(() => this.openNow(chatId));
   }
 
-  /** Closes the link: revokes the token, removes the mapping, stops the stream. False if it was not open. */
-  close(): Promise<boolean> {
+  /** Closes the link: revokes the token, removes the mapping, stops the stream, each even when another step fails. */
+  close(): Promise<CloseOutcome> {
     return this.serialised(() => this.closeNow());
   }
 
@@ -88,9 +108,7 @@ export class IpCam {
     } catch (error) {
       this.options.log.warn(`could not remove the port mapping left by an earlier run: ${describeError(error)}`);
     }
-    await this.options.store.update((state) => {
-      state.portMapping = null;
-    });
+    await this.forgetMapping();
   }
 
   private serialised<T>(task: () => Promise<T>): Promise<T> {
@@ -107,6 +125,11 @@ export class IpCam {
     let mapped = false;
     try {
       await hardware.stream.start();
+      // A link is answered only once the camera really sends pictures.
+      const firstFrameTimeoutMs = this.options.firstFrameTimeoutMs ?? 10_000;
+      if ((await waitForFrame(hardware.stream, firstFrameTimeoutMs)) === null) {
+        throw new Error(`the camera sent no picture within ${formatDuration(firstFrameTimeoutMs)}${this.streamProblem()}`);
+      }
       const boundPort = await server.listen(this.options.port, this.options.listenHost ?? '0.0.0.0');
       const token = randomBytes(24).toString('base64url'); // 192 bits
       const expiresAtMs = clock.now() + ttlMs;
@@ -114,17 +137,50 @@ export class IpCam {
       const route = await this.route(boundPort);
       mapped = route.mapped;
       const link: OpenLink = { url: `http://${route.host}:${route.port}/?token=${token}`, public: route.note === null, note: route.note, ttlMs };
-      const timer = clock.setTimeout(() => void this.expire(), ttlMs);
-      this.session = { server, link, chatId, expiresAtMs, timer, mapped };
+      const session: Session = { server, link, chatId, expiresAtMs, timer: undefined, mapped, unwatch: () => undefined };
+      session.timer = clock.setTimeout(() => void this.closeBy(session, { kind: 'expired' }), ttlMs);
+      session.unwatch = this.watchFrames(session);
+      this.session = session;
       await hardware.led?.set(true).catch((error: unknown) => this.options.log.warn(`LED: ${describeError(error)}`));
       this.options.log.info(`camera link opened (${link.public ? 'public' : 'LAN only'}) for ${formatDuration(ttlMs)}`);
       return link;
     } catch (error) {
-      await server.close();
+      await this.bestEffort('closing the viewer', () => server.close());
       if (mapped) await this.unmap();
-      await hardware.stream.stop();
+      await this.bestEffort('stopping the camera', () => hardware.stream.stop());
       throw error;
     }
+  }
+
+  /** Withdraws the link when no frame came for frameTimeoutMs: checked every half of it. */
+  private watchFrames(session: Session): () => void {
+    const frameClock = this.options.frameClock ?? realMonotonic;
+    const timeoutMs = this.options.frameTimeoutMs ?? 20_000;
+    let lastFrameAtMs = frameClock.now();
+    const unsubscribe = this.options.hardware.stream.onFrame(() => {
+      lastFrameAtMs = frameClock.now();
+    });
+    let timer: unknown;
+    const check = () => {
+      const silentMs = frameClock.now() - lastFrameAtMs;
+      if (silentMs <= timeoutMs) {
+        timer = frameClock.setTimeout(check, timeoutMs / 2);
+        return;
+      }
+      const detail = `no picture from the camera for ${formatDuration(Math.round(silentMs / 1000) * 1000)}${this.streamProblem()}`;
+      void this.closeBy(session, { kind: 'camera-lost', detail });
+    };
+    timer = frameClock.setTimeout(check, timeoutMs / 2);
+    return () => {
+      unsubscribe();
+      frameClock.clearTimeout(timer);
+    };
+  }
+
+  /** Why the stream's process last ended, when it says, as a suffix. */
+  private streamProblem(): string {
+    const lastError = (this.options.hardware.stream as { lastError?: unknown }).lastError;
+    return typeof lastError === 'string' && lastError !== '' ? `: ${lastError}` : '';
   }
 
   /** Where the link points: the router's external address when UPnP works and it is public, else the LAN. */
@@ -150,39 +206,68 @@ export class IpCam {
     return { ...lan(), note, mapped: false };
   }
 
-  private async unmap(): Promise<void> {
+  /** Removes the router's mapping and forgets it; never rejects. What went wrong is returned, to be said. */
+  private async unmap(): Promise<string[]> {
+    const problems: string[] = [];
     try {
       await this.options.hardware.portMapper?.remove(this.options.externalPort);
     } catch (error) {
       this.options.log.warn(`could not remove the port mapping: ${describeError(error)}`);
+      problems.push(`the router kept the port mapping (${describeError(error)}); its lease ends it`);
     }
-    await this.options.store.update((state) => {
-      state.portMapping = null;
-    });
+    const saveProblem = await this.forgetMapping();
+    if (saveProblem !== null) problems.push(saveProblem);
+    return problems;
   }
 
-  private async closeNow(): Promise<boolean> {
+  // A read-only or full card must not turn a closed mapping into a crash: the next start removes it again.
+  private async forgetMapping(): Promise<string | null> {
+    try {
+      await this.options.store.update((state) => {
+        state.portMapping = null;
+      });
+      return null;
+    } catch (error) {
+      this.options.log.warn(`the port mapping is gone but could not be forgotten in the state: ${describeError(error)}`);
+      return error instanceof StateWriteError ? error.userMessage : `could not save the state: ${describeError(error)}`;
+    }
+  }
+
+  /** Closes every part, each even when another fails: the camera always stops. */
+  private async closeNow(): Promise<CloseOutcome> {
     const session = this.session;
-    if (session === undefined) return false;
+    if (session === undefined) return { wasOpen: false, problems: [] };
     this.session = undefined;
     this.options.clock.clearTimeout(session.timer);
+    session.unwatch();
     session.server.setAccess(null);
+    const problems: string[] = [];
     await this.options.hardware.led?.set(false).catch((error: unknown) => this.options.log.warn(`LED: ${describeError(error)}`));
-    await session.server.close();
-    if (session.mapped) await this.unmap();
-    await this.options.hardware.stream.stop();
+    await this.bestEffort('closing the viewer', () => session.server.close(), problems);
+    if (session.mapped) problems.push(...(await this.unmap()));
+    await this.bestEffort('stopping the camera', () => this.options.hardware.stream.stop(), problems);
     this.options.log.info('camera link closed');
-    return true;
+    return { wasOpen: true, problems };
   }
 
-  private async expire(): Promise<void> {
-    const session = this.session;
-    if (session === undefined) return;
-    await this.close();
+  private async bestEffort(what: string, step: () => Promise<void>, problems?: string[]): Promise<void> {
     try {
-      await this.options.onExpired(session.chatId);
+      await step();
     } catch (error) {
-      this.options.log.warn(`could not tell chat ${session.chatId} the link expired: ${describeError(error)}`);
+      this.options.log.warn(`${what}: ${describeError(error)}`);
+      problems?.push(`${what} failed: ${describeError(error)}`);
+    }
+  }
+
+  /** Closes `session` by itself (expiry, a dead camera) if it is still the open one, and tells its chat. */
+  private async closeBy(session: Session, why: CamClosedReason): Promise<void> {
+    const closed = await this.serialised(async () => (this.session === session ? this.closeNow() : null));
+    if (closed === null) return;
+    if (why.kind === 'camera-lost') this.options.log.warn(`camera link withdrawn: ${why.detail}`);
+    try {
+      await this.options.onClosed(session.chatId, why);
+    } catch (error) {
+      this.options.log.warn(`could not tell chat ${session.chatId} the camera link closed: ${describeError(error)}`);
     }
   }
 }
