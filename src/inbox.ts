@@ -45,6 +45,14 @@ function parse(text: string): Parsed {
   return { live: updates, next, skipped, torn };
 }
 
+async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
+  for (let rest = bytes; rest.length > 0;) {
+    const { bytesWritten } = await handle.write(rest);
+    if (bytesWritten === 0) throw new Error('the disk accepted no more bytes (full?)');
+    rest = rest.subarray(bytesWritten);
+  }
+}
+
 export class Inbox {
   /** Unfinished updates by id, as the lines that hold them. */
   private readonly live: Map<number, string>;
@@ -55,6 +63,8 @@ export class Inbox {
   private chain: Promise<unknown> = Promise.resolve();
   private fileBytes = 0;
   private failing = false;
+  /** A write failed part-way: the file may end inside a line. */
+  private broken = false;
   private closed = false;
   /** Bytes written and fsyncs made since open (for the SD card's write budget). */
   readonly written = { bytes: 0, fsyncs: 0 };
@@ -112,7 +122,7 @@ export class Inbox {
     this.staged = [];
     this.latestNext = Math.max(this.latestNext, nextId);
     return this.enqueue(async (handle) => {
-      await handle.write(text);
+      await this.append(handle, text);
       await handle.datasync();
       this.count(text, 1);
     }).then(
@@ -150,7 +160,7 @@ export class Inbox {
     const text = `${JSON.stringify({ done: this.doneIds })}\n`;
     this.doneIds = [];
     const written = this.enqueue(async (handle) => {
-      await handle.write(text);
+      await this.append(handle, text);
       this.count(text, 0);
       if (this.fileBytes > compactAfterBytes && this.liveBytes < this.fileBytes / 2) await this.rewrite();
     });
@@ -168,6 +178,17 @@ export class Inbox {
     const outcome = await Promise.race([flushed.then(() => this.handle?.close()).catch(() => {}), late]);
     clearTimeout(timer);
     if (outcome === 'late') this.log.warn(`the inbox in ${this.dir} did not close within ${timeoutMs} ms (a slow or failing disk)`);
+  }
+
+  /**
+   * Appends all of `text` (a full disk gives short writes before ENOSPC). After a failed write the file
+   * may end in part of a line: the next write starts a new line, so only that record is lost.
+   */
+  private async append(handle: FileHandle, text: string): Promise<void> {
+    const bytes = Buffer.from(this.broken ? `\n${text}` : text);
+    this.broken = true;
+    await writeAll(handle, bytes);
+    this.broken = false;
   }
 
   private count(text: string, fsyncs: number): void {
@@ -194,7 +215,7 @@ export class Inbox {
     const text = [JSON.stringify({ next: this.nextIdNow() }), ...this.live.values()].join('\n') + '\n';
     const file = await open(temp, 'w', 0o600);
     try {
-      await file.write(text);
+      await writeAll(file, Buffer.from(text));
       await file.datasync();
     } finally {
       await file.close();
