@@ -1,16 +1,20 @@
 // The appliance: one DelegatorBot with a handler per chat, and the services that outlive handlers —
 // the report scheduler, the IP cam and the motion watcher. start() wires them; stop() undoes it.
 
+import * as path from 'node:path';
 import type { Hardware } from '../../hardware/index.js';
 import { DelegatorBot, perChatId } from '../delegate.js';
 import { InputFile } from '../inputfile.js';
 import { describeError, type Logger } from '../log.js';
 import type { MessageLoop, PollingOptions } from '../polling.js';
+import { AlertService } from './alerts.js';
 import { Authorizer } from './auth.js';
 import { TelepiChat, type AppContext } from './chat.js';
 import { ClimateService } from './climate.js';
-import { menuCommands } from './commands.js';
+import { scopedMenus } from './commands.js';
 import type { Config } from './config.js';
+import { ChartMaker } from './history/chart.js';
+import { FileHistoryStore } from './history/store.js';
 import { IpCam, type CamClosedReason, type IpCamOptions } from './ipcam.js';
 import { MotionWatcher } from './motion.js';
 import type { MqttOutlet } from './mqtt/outlet.js';
@@ -59,6 +63,9 @@ export class Appliance {
   readings!: ReadingSource;
   /** Home Assistant over MQTT; null when MQTT_URL is unset. */
   mqtt: MqttOutlet | null = null;
+  /** The readings recorded for /chart, in <stateDir>/history. */
+  history!: FileHistoryStore;
+  alerts!: AlertService;
 
   private constructor(
     readonly bot: DelegatorBot,
@@ -107,6 +114,12 @@ export class Appliance {
       },
     });
     const readings = new ReadingSource({ sensor: hardware.climate, clock, log });
+    const historyEveryMs = config.history?.everyMs ?? 60_000;
+    const history = await FileHistoryStore.open(path.join(config.stateDir, 'history'), { keepMs: config.history?.keepMs ?? 2 * 365 * 86_400_000, log });
+    await history.prune(clock.now());
+    readings.subscribe(historyEveryMs, (sample) => history.append(sample));
+    const alerts = await AlertService.open({ stateDir: config.stateDir, send, log });
+    readings.subscribe(historyEveryMs, alerts.outlet);
     // Before Telegram, so Home Assistant on the LAN works while the internet is down; imported only when configured.
     const mqtt = config.mqtt ? await (await import('./mqtt/outlet.js')).MqttOutlet.start({
       config: config.mqtt, readings, takePhoto: () => ipcam.photo(), motion: hardware.motion, model: hardware.climate.description, log, clock,
@@ -114,7 +127,8 @@ export class Appliance {
     app = {
       mqtt,
       auth: new Authorizer({ owners: config.owners, users: config.users }),
-      climate, ipcam, motion, hardware, log, clock,
+      climate, ipcam, motion, hardware, log, clock, readings, alerts,
+      chart: new ChartMaker({ store: history, everyMs: historyEveryMs }),
       botUsername: () => username,
       uptimeMs: () => monotonic.now() - startedAtMs,
       idleSeconds: options.idleSeconds ?? 600,
@@ -126,13 +140,17 @@ export class Appliance {
       throw error;
     });
     username = me.username;
-    await bot.setMyCommands(menuCommands()).catch((error: unknown) => log.warn(`could not register the command menu: ${describeError(error)}`));
+    for (const menu of scopedMenus(config.owners)) {
+      await bot.setMyCommands(menu.commands, { scope: menu.scope }).catch((error: unknown) => log.warn(`could not register the command menu: ${describeError(error)}`));
+    }
     await ipcam.removeStaleMapping();
     climate.resume();
     motion.resume();
     const loop = bot.messageLoop(undefined, options.polling);
     const appliance = new Appliance(bot, loop, store, climate, ipcam, motion, options);
     appliance.readings = readings;
+    appliance.history = history;
+    appliance.alerts = alerts;
     appliance.mqtt = mqtt;
     readings.start();
     appliance.watch(loop);
@@ -201,6 +219,7 @@ export class Appliance {
     this.climate.stop();
     this.motion.stop();
     await step('the readings to stop', () => this.readings.stop());
+    await step('the history to be written', () => this.history.close());
     // A retained offline before the process ends (a clean disconnect: the broker keeps the will to itself).
     await step('MQTT to say offline', () => this.mqtt?.stop());
     await step('the camera link to close', () => this.ipcam.close());

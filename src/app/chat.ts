@@ -8,7 +8,9 @@ import { flavor, type Msg } from '../glance.js';
 import { ChatHandler } from '../handler.js';
 import { InputFile } from '../inputfile.js';
 import { describeError, type Logger } from '../log.js';
+import type { AlertService } from './alerts.js';
 import type { Authorizer, Role } from './auth.js';
+import { everyKeyboard, pressButton, sendChart, type ButtonContext } from './buttons.js';
 import type { ClimateService } from './climate.js';
 import { findCommand, helpText, parseText } from './commands.js';
 import { formatDuration, parseDuration } from './duration.js';
@@ -16,6 +18,8 @@ import { formatUptime, quoteInput } from './format.js';
 import type { IpCam, OpenLink } from './ipcam.js';
 import type { MotionWatcher } from './motion.js';
 import { describeLinkStatus, type LinkStatus } from './mqtt/link.js';
+import type { ChartMaker } from './history/chart.js';
+import type { ReadingSource } from './readings.js';
 import type { Clock } from './scheduler.js';
 import { StateWriteError } from './state.js';
 import { stateLimits } from './state-schema.js';
@@ -35,6 +39,9 @@ export interface AppContext {
   mqtt?: { readonly status: LinkStatus } | null;
   /** Seconds a chat's handler waits for its next message before it ends (and frees its memory). */
   idleSeconds: number;
+  readings: ReadingSource;
+  alerts: AlertService;
+  chart: ChartMaker;
   /** CAMERA_IN_GROUPS: links and photos may be posted in groups; else they go to the owner privately. */
   cameraInGroups: boolean;
 }
@@ -69,11 +76,7 @@ export class TelepiChat extends ChatHandler {
   }
 
   private async handle(msg: Msg): Promise<void> {
-    if (!('message_id' in msg)) {
-      // No inline keyboards here: stop the button's spinner and move on.
-      await this.bot.answerCallbackQuery(msg.id).catch(() => undefined);
-      return;
-    }
+    if (!('message_id' in msg)) return pressButton(this.buttons(), msg);
     // Edits and channel posts do not run commands again.
     if (flavor(msg) !== 'message') return;
     try {
@@ -159,7 +162,22 @@ export class TelepiChat extends ChatHandler {
         return this.photo(origin);
       case 'motion':
         return this.motion(args, motion);
+      case 'chart':
+        return sendChart(this.buttons(), args);
+      case 'alert':
+        return void (await this.reply(await this.app.alerts.command(this.chatId, args, () => this.app.readings.readNow())));
     }
+  }
+
+  /** What /chart and the inline buttons need of this chat. */
+  private buttons(): ButtonContext {
+    const { auth, chart, clock, log, climate } = this.app;
+    const every = async (intervalMs: number | null) => {
+      if (intervalMs !== null) return this.subscribe(intervalMs);
+      await climate.cancel(this.chatId);
+      await this.reply('Reports off.');
+    };
+    return { bot: this.bot, chatId: this.chatId, auth, chart, clock, log, every };
   }
 
   private async every(args: string): Promise<void> {
@@ -167,7 +185,8 @@ export class TelepiChat extends ChatHandler {
     try {
       intervalMs = parseDuration(args);
     } catch {
-      await this.reply(args === '' ? intervalUsage : `${quoteInput(args)} is not an interval. ${intervalUsage}`);
+      if (args === '') await this.sender.sendMessage('Report every… Choose below, or send /every with any interval from 1m to 24h, like /every 1h30m.', { reply_markup: everyKeyboard() });
+      else await this.reply(`${quoteInput(args)} is not an interval. ${intervalUsage}`);
       return;
     }
     if (intervalMs < minIntervalMs || intervalMs > maxIntervalMs) {
