@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatReading, formatUptime, quoteInput } from '../src/app/format.js';
+import { fitMessage, formatReading, formatUptime, maxMessageChars, quoteInput } from '../src/app/format.js';
 
 test('a BME280 reading is one line: temperature, humidity, pressure, two spaces apart', () => {
   assert.equal(formatReading({ temperature: 21.4, humidity: 45.2, pressure: 1013.2 }), '21.4°C  45.2%  1,013.2hPa');
@@ -53,4 +53,15 @@ test('quoteInput echoes input on one line, cut with an ellipsis, never splitting
   const long = quoteInput('x'.repeat(4000));
   assert.equal(long, `"${'x'.repeat(63)}…"`);
   assert.equal(quoteInput('😀'.repeat(100), 10), `"${'😀'.repeat(9)}…"`);
+});
+
+test('fitMessage leaves a message that fits and cuts a longer one to 4,096 characters, never half an emoji', () => {
+  assert.equal(fitMessage('short'), 'short');
+  assert.equal(fitMessage('x'.repeat(maxMessageChars)), 'x'.repeat(maxMessageChars));
+  const cut = fitMessage('y'.repeat(10_000));
+  assert.equal(cut.length, maxMessageChars);
+  assert.ok(cut.endsWith('y…'));
+  const emoji = fitMessage(`${'z'.repeat(maxMessageChars - 2)}😀😀`);
+  assert.ok(emoji.length <= maxMessageChars);
+  assert.ok(!/[\uD800-\uDBFF]…$/.test(emoji), 'a lone high surrogate before the ellipsis');
 });

@@ -14,7 +14,7 @@ import { everyKeyboard, pressButton, sendChart, type ButtonContext } from './but
 import type { ClimateService } from './climate.js';
 import { findCommand, helpText, parseText } from './commands.js';
 import { formatDuration, parseDuration } from './duration.js';
-import { formatUptime, quoteInput } from './format.js';
+import { fitMessage, formatUptime, quoteInput } from './format.js';
 import type { IpCam, OpenLink } from './ipcam.js';
 import type { MotionWatcher } from './motion.js';
 import { describeLinkStatus, type LinkStatus } from './mqtt/link.js';
@@ -71,8 +71,9 @@ export class TelepiChat extends ChatHandler {
     }
   }
 
+  // Whatever a reply echoes, it never meets "message is too long".
   private reply(text: string): Promise<unknown> {
-    return this.sender.sendMessage(text);
+    return this.sender.sendMessage(fitMessage(text));
   }
 
   private async handle(msg: Msg): Promise<void> {

@@ -50,3 +50,14 @@ export function quoteInput(text: string, maxChars = 64): string {
   const shown = chars.length <= maxChars ? line : `${chars.slice(0, maxChars - 1).join('')}…`;
   return `"${shown}"`;
 }
+
+/** Telegram refuses a message longer than 4,096 characters: a reply is cut to fit, never refused. */
+export const maxMessageChars = 4096;
+
+/** `text`, or its start and an ellipsis when it would be too long for one message. */
+export function fitMessage(text: string): string {
+  if (text.length <= maxMessageChars) return text;
+  // By UTF-16 unit, as Telegram counts; a surrogate pair at the cut is dropped whole.
+  const cut = text.slice(0, maxMessageChars - 1).replace(/[\uD800-\uDBFF]$/, '');
+  return `${cut}…`;
+}
