@@ -81,13 +81,16 @@ test('a full card: the inbox says so once and the loop confirms only finished up
   h.emu.pushText('after');
   await eventually(() => seen.length === 3);
   await eventually(() => h.log.lines.some((l) => l.startsWith('ERROR the inbox in')), 5000, 'the failure logged');
+  // The poll that fetches one more message carries the offset the loop considers safe.
+  h.emu.pushText('probe');
+  await eventually(() => seen.length === 4);
   assert.equal(h.emu.confirmedOffset <= held.update_id, true, 'an update not on disk is not confirmed before its handler finished');
   release();
   await eventually(() => h.emu.confirmedOffset > held.update_id + 1 || h.emu.queuedUpdates === 0, 5000, 'confirmed once finished');
   await unlink(join(disk.dir, 'filler'));
   h.emu.pushText('recovered');
   await eventually(() => h.log.lines.some((l) => l.includes('the inbox can be written again')), 5000, 'the recovery logged');
-  assert.deepEqual(seen, ['first', 'held', 'after', 'recovered']);
+  assert.deepEqual(seen, ['first', 'held', 'after', 'probe', 'recovered']);
   assert.equal(h.log.lines.filter((l) => l.startsWith('ERROR the inbox in')).length, 1, 'said once');
   assert.equal(loop.running, true);
 });

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { redact, type LogLevel } from '../log.js';
 import { formatDuration, parseDuration } from './duration.js';
+import { formatSpan, parseSpan } from './history/span.js';
 import { describeMqtt, readMqttConfig, type MqttConfig } from './mqtt/settings.js';
 
 /** A missing or invalid variable. Exit code 78 (EX_CONFIG) tells systemd not to restart-loop on it. */
@@ -46,6 +47,10 @@ export interface Config {
   cameraInGroups?: boolean;
   /** null (or absent in hand-built configs) when MQTT_URL is unset: MQTT off. */
   mqtt?: MqttConfig | null;
+  /** HISTORY_EVERY (10s–1h, default 1m) and HISTORY_KEEP (1d–20y, default 2y); absent in hand-built configs: the defaults. */
+  history?: { everyMs: number; keepMs: number };
+  /** REPORT_STYLE: `new` sends each report as a message, `edit` keeps one live message per chat (default new). */
+  reportStyle?: 'edit' | 'new';
 }
 
 export interface LoadConfigOptions {
@@ -103,6 +108,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadConfigOptions = 
   const photoSize = check('PHOTO_SIZE', { width: 1920, height: 1080 }, parsePhotoSize, '1920x1080');
   const logLevel = check('TELEPI_LOG_LEVEL', 'info', (v) => oneOf(v, logLevels), 'info');
   const cameraInGroups = check('CAMERA_IN_GROUPS', false, (v) => oneOf(v, ['yes', 'no'] as const) === 'yes', 'no');
+  const history = {
+    everyMs: check('HISTORY_EVERY', 60_000, (v) => durationIn(v, 10_000, 3_600_000), '1m'),
+    keepMs: check('HISTORY_KEEP', 2 * 365 * 86_400_000, parseHistoryKeep, '2y'),
+  };
+  const reportStyle = check('REPORT_STYLE', 'new', (v) => oneOf(v, ['edit', 'new'] as const), 'new');
 
   if (pirLine !== null && pirLine === ledLine) {
     problems.push(new ConfigError('LED_GPIO', `LED_GPIO: line ${ledLine} is already PIR_GPIO; wire the LED to another BCM line`));
@@ -123,7 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: LoadConfigOptions = 
     bme280: { bus, address },
     stream: { port, externalPort, ttlMs },
     gpio: { pirLine, ledLine },
-    motionCooldownMs, photoSize, logLevel, mqtt, cameraInGroups,
+    motionCooldownMs, photoSize, logLevel, mqtt, cameraInGroups, history, reportStyle,
   };
 }
 
@@ -144,6 +154,8 @@ export function describeConfig(config: Config): string[] {
     `log level: ${config.logLevel}`,
     `camera output in groups: ${config.cameraInGroups === true ? 'yes' : 'no (sent to the owner privately)'}`,
     describeMqtt(config.mqtt),
+    ...(config.history === undefined ? [] : [`history: a reading every ${formatDuration(config.history.everyMs)}, kept ${formatSpan(config.history.keepMs)}`]),
+    ...(config.reportStyle === undefined ? [] : [`report style: ${config.reportStyle}`]),
   ];
 }
 
@@ -242,6 +254,12 @@ function durationIn(value: string, minMs: number, maxMs: number): number {
   if (ms < minMs || ms > maxMs) {
     throw new Error(`"${value}" is out of range; expected a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)}`);
   }
+  return ms;
+}
+
+function parseHistoryKeep(value: string): number {
+  const ms = parseSpan(value);
+  if (ms < 86_400_000 || ms > 20 * 365 * 86_400_000) throw new Error(`"${value}" is out of range; expected a span from 1d to 20y, like 90d or 2y`);
   return ms;
 }
 
