@@ -76,28 +76,40 @@ describe('the appliance with MQTT', { skip: mosquittoMissing() }, () => {
   });
 });
 
+// Says on stderr when anything resolves the mqtt package: the idle cost with MQTT off must be zero.
+const mqttImportSpy = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent("export async function resolve(s, c, next) { if (s === 'mqtt' || s.startsWith('mqtt/')) process.stderr.write(' MQTT-PACKAGE-LOADED '); return next(s, c); }"));`)}`;
+
+/** A real `telepi run` (simulated hardware) on the emulator, answering /now before it is returned. */
+async function telepiRun(t: TestContext, mqtt: Record<string, string>) {
+  const h = await harness(t);
+  const dir = await mkdtemp(join(tmpdir(), 'telepi-mqtt-run-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', mqttImportSpy, '-e', "const { main } = await import('./src/app/cli.ts'); process.exitCode = await main(['run']);"], {
+    env: {
+      ...process.env, TELEGRAM_BOT_TOKEN: TOKEN, TELEPI_OWNERS: String(OWNER), TELEPI_HARDWARE: 'simulated', TELEGRAM_API_ROOT: h.emu.apiRoot,
+      TELEPI_STATE_DIR: dir, TELEPI_LOG_LEVEL: 'info', ...mqtt,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  const output = { log: '' };
+  child.stderr.on('data', (d: Buffer) => (output.log += d.toString()));
+  // A reply means start-up is over (MQTT starts before Telegram) and run.ts handles SIGTERM.
+  h.emu.pushText('/now', { chatId: OWNER, userId: OWNER });
+  await eventually(() => textsTo(h.emu, OWNER).length === 1, 20_000, 'the reply to /now').catch((error: Error) => {
+    throw new Error(`${error.message}; telepi said: ${output.log}`);
+  });
+  return { child, output };
+}
+
 describe('telepi run with MQTT', { skip: mosquittoMissing() }, () => {
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     test(`${signal} leaves offline retained${signal === 'SIGKILL' ? ' through the last will' : ', said by telepi itself'}`, { timeout: 40_000 }, async (t) => {
       const broker = await startBroker(t);
-      const h = await harness(t);
-      const dir = await mkdtemp(join(tmpdir(), 'telepi-mqtt-run-'));
-      t.after(() => rm(dir, { recursive: true, force: true }));
-      const child = spawn(process.execPath, ['--import', 'tsx', '-e', "const { main } = await import('./src/app/cli.ts'); process.exitCode = await main(['run']);"], {
-        env: {
-          ...process.env, TELEGRAM_BOT_TOKEN: TOKEN, TELEPI_OWNERS: String(OWNER), TELEPI_HARDWARE: 'simulated', TELEGRAM_API_ROOT: h.emu.apiRoot,
-          TELEPI_STATE_DIR: dir, TELEPI_LOG_LEVEL: 'info', MQTT_URL: broker.url, MQTT_NODE_ID: 'livingroom',
-        },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      t.after(() => child.kill('SIGKILL'));
-      let log = '';
-      child.stderr.on('data', (d: Buffer) => (log += d.toString()));
       const ha = await watch(t, broker, [topics.availability]);
+      const { child, output } = await telepiRun(t, { MQTT_URL: broker.url, MQTT_NODE_ID: 'livingroom' });
       await eventually(() => ha.on(topics.availability).includes('online'), 20_000, 'online');
-      // MQTT is up before Telegram; a reply means start-up is over and run.ts handles SIGTERM.
-      h.emu.pushText('/now', { chatId: OWNER, userId: OWNER });
-      await eventually(() => textsTo(h.emu, OWNER).length === 1, 20_000, 'the reply to /now');
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       const before = ha.messages.length;
       child.kill(signal);
@@ -108,12 +120,21 @@ describe('telepi run with MQTT', { skip: mosquittoMissing() }, () => {
       assert.equal(retained.payload.toString(), 'offline');
       assert.ok(retained.retain);
       if (signal === 'SIGTERM') {
-        assert.equal(code, 0, log);
+        assert.equal(code, 0, output.log);
         assert.match(broker.log(), /Received DISCONNECT from telepi-livingroom/, 'a clean disconnect: the will stays unsent');
-        assert.match(log, /telepi stopped/);
+        assert.match(output.log, /telepi stopped/);
       } else {
         assert.doesNotMatch(broker.log(), /Received DISCONNECT from telepi-livingroom/);
       }
     });
   }
+
+  test('with MQTT_URL unset the mqtt package is never loaded; with it set, it is', { timeout: 40_000 }, async (t) => {
+    const off = await telepiRun(t, {});
+    assert.doesNotMatch(off.output.log, /MQTT-PACKAGE-LOADED/);
+    assert.match(off.output.log, /MQTT: off \(MQTT_URL unset\)/);
+    const broker = await startBroker(t);
+    const on = await telepiRun(t, { MQTT_URL: broker.url });
+    await eventually(() => /MQTT-PACKAGE-LOADED/.test(on.output.log), 5000, 'the spy to see mqtt loaded (it works)');
+  });
 });

@@ -41,7 +41,7 @@ export function mosquittoMissing(): string | false {
   return existsSync(MOSQUITTO) ? false : `${MOSQUITTO} is missing: apt-get install mosquitto`;
 }
 
-export async function startBroker(t: TestContext, options: BrokerOptions = {}): Promise<Broker> {
+export async function startBroker(t: Pick<TestContext, 'after'>, options: BrokerOptions = {}): Promise<Broker> {
   const dir = mkdtempSync(join(tmpdir(), 'telepi-mosquitto-'));
   const port = await freePort();
   const logPath = join(dir, 'mosquitto.log');
