@@ -9,10 +9,17 @@ import { chartLayout, panelStyles, timeTicks, valueScale } from '../src/app/hist
 import { renderPng } from '../src/app/history/render.js';
 import { FileHistoryStore } from '../src/app/history/store.js';
 import type { ClimateReading } from '../hardware/types.js';
+import type { Sample } from '../src/app/readings.js';
 import { memoryLogger } from '../src/log.js';
 import { countColour, decodePng } from './png-decode.js';
 
 const minute = 60_000;
+
+/** Appends and waits for the write that may have started (none is started for the test). */
+async function add(store: FileHistoryStore, sample: Sample): Promise<void> {
+  store.append(sample);
+  await store.idle();
+}
 const hour = 60 * minute;
 const day = 24 * hour;
 const nowMs = Date.UTC(2025, 5, 8, 12, 0);
@@ -25,7 +32,7 @@ async function storeWith(t: TestContext, days: number, read: (k: number) => Clim
   const store = await FileHistoryStore.open(dir, { keepMs: 365 * day, log: memoryLogger(), maxBatch: 100_000, maxBuffered: 100_000 });
   for (let atMs = nowMs - days * day + minute, k = 0; atMs <= nowMs; atMs += minute, k++) {
     const failed = atMs > nowMs - 73 * hour && atMs <= nowMs - 70 * hour;
-    await store.append(failed ? { atMs, error: new Error('no answer') } : { atMs, reading: read(k) });
+    await add(store, failed ? { atMs, error: new Error('no answer') } : { atMs, reading: read(k) });
   }
   await store.flush();
   return store;

@@ -6,10 +6,17 @@ import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { FileHistoryStore, type Row } from '../src/app/history/store.js';
 import { parseSpan, formatSpan } from '../src/app/history/span.js';
+import { ConfigError, loadConfig } from '../src/app/config.js';
 import type { Sample } from '../src/app/readings.js';
 import { memoryLogger } from '../src/log.js';
 
 const minute = 60_000;
+
+/** Appends and waits for the write that may have started (none is started for the test). */
+async function add(store: FileHistoryStore, sample: Sample): Promise<void> {
+  store.append(sample);
+  await store.idle();
+}
 const day = 86_400_000;
 const t0 = Date.UTC(2025, 0, 31, 23, 50); // ten minutes before February
 
@@ -35,9 +42,9 @@ test('readings, gaps and BMP280 readings come back as stored, across a month bou
   const dir = await tempDir(t);
   const log = memoryLogger();
   const store = await FileHistoryStore.open(dir, { keepMs: 2 * 365 * day, log, maxBatch: 4 });
-  for (let k = 0; k < 20; k++) await store.append(reading(t0 + k * minute));
-  await store.append({ atMs: t0 + 20 * minute, error: new Error('no answer') });
-  await store.append({ atMs: t0 + 21 * minute, reading: { temperature: -12.3456, humidity: null, pressure: 987.65 } });
+  for (let k = 0; k < 20; k++) await add(store, reading(t0 + k * minute));
+  await add(store, { atMs: t0 + 20 * minute, error: new Error('no answer') });
+  await add(store, { atMs: t0 + 21 * minute, reading: { temperature: -12.3456, humidity: null, pressure: 987.65 } });
   await store.close();
   assert.deepEqual(readdirSync(dir).sort(), ['2025-01.tph', '2025-02.tph']);
 
@@ -63,10 +70,10 @@ test('samples are written in batches, and a scan sees the ones not yet written',
   const dir = await tempDir(t);
   const store = await FileHistoryStore.open(dir, { keepMs: day * 365, log: memoryLogger(), maxBatch: 60, maxBatchAgeMs: 10 * minute });
   const start = Date.UTC(2025, 5, 1);
-  for (let k = 0; k < 10; k++) await store.append(reading(start + k * minute));
+  for (let k = 0; k < 10; k++) await add(store, reading(start + k * minute));
   assert.deepEqual(readdirSync(dir), [], 'a batch was written before it was due');
   assert.equal((await rows(store)).length, 10);
-  await store.append(reading(start + 10 * minute));
+  await add(store, reading(start + 10 * minute));
   assert.equal(statSync(path.join(dir, '2025-06.tph')).size, 8 + 11 * 12, 'ten minutes of samples were not written as one batch');
   assert.equal(store.durableUntilMs, start + 10 * minute);
   assert.equal((await rows(store)).length, 11, 'a written batch was seen twice or not at all');
@@ -78,7 +85,7 @@ test('a torn tail is cut at open and a flipped record is skipped, never read as 
   const log = memoryLogger();
   const start = Date.UTC(2025, 5, 1);
   const store = await FileHistoryStore.open(dir, { keepMs: day * 365, log, maxBatch: 1 });
-  for (let k = 0; k < 6; k++) await store.append(reading(start + k * minute));
+  for (let k = 0; k < 6; k++) await add(store, reading(start + k * minute));
   const file = path.join(dir, '2025-06.tph');
   // Record 2's temperature loses a bit; half a record and a zeroed record sit at the end (a power cut).
   const bytes = readFileSync(file);
@@ -88,12 +95,12 @@ test('a torn tail is cut at open and a flipped record is skipped, never read as 
   const reopened = await FileHistoryStore.open(dir, { keepMs: day * 365, log, maxBatch: 1 });
   assert.equal(statSync(file).size, 8 + 6 * 12, 'the torn tail was not cut');
   assert.ok(log.lines.some((l) => l.includes('cut 18 byte(s)')));
-  await reopened.append(reading(start + 6 * minute));
+  await add(reopened, reading(start + 6 * minute));
   assert.deepEqual((await rows(reopened)).map((r) => (r.atMs - start) / minute), [0, 1, 3, 4, 5, 6]);
 
   // A torn write while running (the disk filled up) is cut before the next append, which stays aligned.
   appendFileSync(file, Buffer.alloc(5, 0xff));
-  await reopened.append(reading(start + 7 * minute));
+  await add(reopened, reading(start + 7 * minute));
   assert.equal(statSync(file).size, 8 + 8 * 12);
   assert.deepEqual((await rows(reopened)).map((r) => (r.atMs - start) / minute), [0, 1, 3, 4, 5, 6, 7]);
 });
@@ -105,11 +112,11 @@ test('a disk that refuses writes loses no buffered sample, and writes each once 
   const store = await FileHistoryStore.open(dir, { keepMs: day * 365, log, maxBatch: 2 });
   // A directory where the month's file should be: every open fails, as on a read-only or broken card.
   mkdirSync(path.join(dir, '2025-06.tph'));
-  for (let k = 0; k < 5; k++) await store.append(reading(start + k * minute));
+  for (let k = 0; k < 5; k++) await add(store, reading(start + k * minute));
   assert.ok(log.lines.some((l) => l.includes('cannot append to') && l.includes('2025-06.tph')), log.lines.join('\n'));
   await assert.rejects(store.flush(), /2025-06\.tph/);
   rmdirSync(path.join(dir, '2025-06.tph'));
-  await store.append(reading(start + 5 * minute));
+  await add(store, reading(start + 5 * minute));
   await store.flush();
   assert.deepEqual((await rows(store)).map((r) => (r.atMs - start) / minute), [0, 1, 2, 3, 4, 5]);
   assert.equal(statSync(path.join(dir, '2025-06.tph')).size, 8 + 6 * 12);
@@ -120,11 +127,11 @@ test('a clock that is not set, or went back, records nothing until it passes the
   const log = memoryLogger();
   const start = Date.UTC(2025, 5, 1);
   const store = await FileHistoryStore.open(dir, { keepMs: day * 365, log, maxBatch: 1 });
-  await store.append(reading(Date.UTC(1970, 0, 1, 0, 1)));
-  await store.append(reading(start));
-  await store.append(reading(start - 5 * minute));
-  await store.append(reading(start));
-  await store.append(reading(start + minute));
+  await add(store, reading(Date.UTC(1970, 0, 1, 0, 1)));
+  await add(store, reading(start));
+  await add(store, reading(start - 5 * minute));
+  await add(store, reading(start));
+  await add(store, reading(start + minute));
   assert.deepEqual((await rows(store)).map((r) => (r.atMs - start) / minute), [0, 1]);
   assert.equal(log.lines.filter((l) => l.includes('the clock is not set or went back')).length, 2);
   assert.deepEqual(readdirSync(dir), ['2025-06.tph']);
@@ -134,7 +141,7 @@ test('HISTORY_KEEP removes the months wholly older than it, and only those', { t
   const dir = await tempDir(t);
   const log = memoryLogger();
   const store = await FileHistoryStore.open(dir, { keepMs: 365 * day, log, maxBatch: 1 });
-  for (const month of [0, 1, 2, 11]) await store.append(reading(Date.UTC(2024, month, 15)));
+  for (const month of [0, 1, 2, 11]) await add(store, reading(Date.UTC(2024, month, 15)));
   writeFileSync(path.join(dir, 'notes.txt'), 'mine');
   // 2025-02-10 minus 365 days is 2024-02-11: January 2024 ended before it, February did not.
   const removed = await store.prune(Date.UTC(2025, 1, 10));
@@ -148,7 +155,7 @@ test('a file that is not telepi history is moved aside at open, and a new one is
   const log = memoryLogger();
   writeFileSync(path.join(dir, '2025-06.tph'), 'PK\u0003\u0004 a zip someone dropped here, long enough');
   const store = await FileHistoryStore.open(dir, { keepMs: day * 365, log, maxBatch: 1 });
-  await store.append(reading(Date.UTC(2025, 5, 2)));
+  await add(store, reading(Date.UTC(2025, 5, 2)));
   assert.equal((await rows(store)).length, 1);
   assert.ok(readdirSync(dir).some((name) => name.startsWith('2025-06.tph.corrupt-')));
   assert.ok(log.lines.some((l) => l.includes('is not a telepi history file')));
@@ -162,4 +169,32 @@ test('spans read and write as people type them', () => {
   assert.equal(parseSpan(' 2W '), 14 * day);
   for (const bad of ['', 'week', '7 days', '-1d', '1.5d', 'd']) assert.throws(() => parseSpan(bad), /not a span like 24h, 7d/, bad);
   assert.deepEqual([day, 7 * day, 30 * day, 365 * day, 36 * 3_600_000, 3_600_000].map(formatSpan), ['24h', '7d', '30d', '1y', '36h', '1h']);
+});
+
+test('HISTORY_EVERY, HISTORY_KEEP and REPORT_STYLE are checked at start: one line naming the variable, exit 78', () => {
+  const base = { TELEGRAM_BOT_TOKEN: '123456:AAE-abcdefghijklmnopqrstuvwxyz', TELEPI_OWNERS: '1', TELEPI_STATE_DIR: '/tmp/telepi-config' };
+  const config = loadConfig(base);
+  assert.deepEqual([config.history, config.reportStyle], [{ everyMs: minute, keepMs: 730 * day }, 'new']);
+  assert.deepEqual(loadConfig({ ...base, HISTORY_EVERY: '10s', HISTORY_KEEP: '90d', REPORT_STYLE: 'Edit' }).history, { everyMs: 10_000, keepMs: 90 * day });
+  const bad: Array<[string, string, RegExp]> = [
+    ['HISTORY_EVERY', '5s', /^HISTORY_EVERY: "5s" is out of range; expected a duration from 10s to 1h$/],
+    ['HISTORY_EVERY', 'often', /^HISTORY_EVERY: "often" is not a duration/],
+    ['HISTORY_KEEP', 'forever', /^HISTORY_KEEP: "forever" is not a span like 24h, 7d/],
+    ['HISTORY_KEEP', '12h', /^HISTORY_KEEP: "12h" is out of range; expected a span from 1d to 20y/],
+    ['REPORT_STYLE', 'sometimes', /^REPORT_STYLE: "sometimes" is not one of edit, new$/],
+  ];
+  for (const [variable, value, message] of bad) {
+    const error = (() => {
+      try {
+        loadConfig({ ...base, [variable]: value });
+      } catch (caught) {
+        return caught;
+      }
+      return undefined;
+    })();
+    assert.ok(error instanceof ConfigError, `${variable}=${value} was accepted`);
+    assert.equal(error.variable, variable);
+    assert.equal(error.exitCode, 78);
+    assert.match(error.message, message);
+  }
 });

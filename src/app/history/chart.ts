@@ -24,10 +24,19 @@ export interface Chart {
 }
 
 export class ChartMaker {
+  // One chart at a time: on a Pi Zero 2 (512 MB) a burst of presses must not start a renderer each.
+  #queue: Promise<unknown> = Promise.resolve();
+
   constructor(private readonly options: ChartMakerOptions) {}
 
   /** The chart of the `spanMs` before `nowMs`. Rejects when rendering fails (no font, renderer missing). */
-  async make(spanMs: number, nowMs: number): Promise<Chart> {
+  make(spanMs: number, nowMs: number): Promise<Chart> {
+    const chart = this.#queue.then(() => this.#make(spanMs, nowMs));
+    this.#queue = chart.catch(() => undefined);
+    return chart;
+  }
+
+  async #make(spanMs: number, nowMs: number): Promise<Chart> {
     const { store, everyMs, widthPx = 800 } = this.options;
     const data = await downsample(store, nowMs - spanMs, nowMs, { maxBuckets: widthPx - 84, everyMs });
     const title = `Last ${formatSpan(spanMs)}`;

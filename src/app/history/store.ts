@@ -14,8 +14,8 @@ export type RowVisitor = (row: Readonly<Row>) => void;
 export interface HistoryStore {
   /** Where the history lives, for the README's "where" and `telepi doctor`. */
   readonly dir: string;
-  /** Takes one sample (a reading or a gap); it reaches the disk with its batch. Never rejects. */
-  append(sample: Sample): Promise<void>;
+  /** Takes one sample (a reading or a gap); it reaches the disk with its batch, written in the background. */
+  append(sample: Sample): void;
   /** Visits every row with fromMs ≤ atMs ≤ toMs, oldest first, including samples not yet written. */
   scan(fromMs: number, toMs: number, visit: RowVisitor): Promise<void>;
   /** Writes what is buffered; rejects when the disk refuses (the samples stay buffered for the next try). */
@@ -70,6 +70,8 @@ export class FileHistoryStore implements HistoryStore {
   #lastSeconds: number;
   #writes: Promise<void> = Promise.resolve();
   #warnedBackwards = false;
+  /** The background write under way, if any. */
+  #flushing: Promise<void> | undefined;
   /** Time (ms) of the newest record known to be on disk. */
   durableUntilMs: number;
 
@@ -98,7 +100,7 @@ export class FileHistoryStore implements HistoryStore {
     return new FileHistoryStore(dir, lastSeconds, options);
   }
 
-  append(sample: Sample): Promise<void> {
+  append(sample: Sample): void {
     const atSeconds = Math.floor(sample.atMs / 1000);
     if (!(sample.atMs >= earliestMs) || atSeconds <= this.#lastSeconds) {
       if (!this.#warnedBackwards) {
@@ -106,7 +108,7 @@ export class FileHistoryStore implements HistoryStore {
           + `(${new Date(this.#lastSeconds * 1000).toISOString()}): the clock is not set or went back; not recorded until it passes`);
       }
       this.#warnedBackwards = true;
-      return Promise.resolve();
+      return;
     }
     this.#warnedBackwards = false;
     const bytes = Buffer.alloc(recordBytes);
@@ -121,10 +123,19 @@ export class FileHistoryStore implements HistoryStore {
       this.#log.warn(`history: the disk refuses writes; dropped the ${overflow} oldest unwritten sample(s)`);
     }
     const oldest = this.#pending[0] as Pending;
-    if (this.#pending.length < this.#options.maxBatch && (atSeconds - oldest.atSeconds) * 1000 < this.#options.maxBatchAgeMs) {
-      return Promise.resolve();
-    }
-    return this.flush().catch((error: unknown) => this.#log.warn(`history: ${describeError(error)}; will try again with the next batch`));
+    const due = this.#pending.length >= this.#options.maxBatch || (atSeconds - oldest.atSeconds) * 1000 >= this.#options.maxBatchAgeMs;
+    // One write at a time: a card that stalls gets one write waiting on it, not one per sample (that write takes all that is pending).
+    if (!due || this.#flushing !== undefined) return;
+    this.#flushing = this.flush()
+      .catch((error: unknown) => this.#log.warn(`history: ${describeError(error)}; will try again with the next batch`))
+      .finally(() => {
+        this.#flushing = undefined;
+      });
+  }
+
+  /** Resolves once the writes under way have finished, starting none. */
+  idle(): Promise<void> {
+    return this.#flushing ?? this.#writes;
   }
 
   flush(): Promise<void> {
