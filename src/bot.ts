@@ -189,7 +189,12 @@ export class Bot {
     if (update === null || typeof update !== 'object' || !Number.isSafeInteger(update.update_id)) {
       return Promise.reject(new TypeError('handleUpdate: expected an Update object with an integer update_id'));
     }
-    const handle = this.handlerOrDefault(handler);
+    let handle: Handler;
+    try {
+      handle = this.handlerOrDefault(handler);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     return new Promise((resolve) => dispatch(update, handle, new Receipt(update.update_id, false, () => resolve()), this.log, (task) => this.track(task)));
   }
 

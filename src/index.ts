@@ -6,6 +6,7 @@ export {
   DelegatorBot, call, createRun, perChatId, perChatIdExcept, perChatIdIn,
   type Delegate, type DelegateFactory, type DelegationPattern, type Runnable, type RunnableClass, type Seed, type SeedFn, type SeedTuple,
 } from './delegate.js';
+export { isRedelivery } from './delivery.js';
 export { LoopStopped, NetworkError, TelegramError, WaitTooLong, type NetworkFailure } from './errors.js';
 export { SendScheduler, telegramRateLimits, type FlowClock, type RateLimits, type RateWindow } from './flow.js';
 export {
@@ -18,3 +19,4 @@ export { isRepeatable, type ResendOptions } from './resend.js';
 export { createLogger, memoryLogger, redact, silentLogger, type Logger, type LogLevel } from './log.js';
 export { MessageLoop, retryPolicy, type Handler, type PollingOptions, type RetryDecision } from './polling.js';
 export { Listener, Microphone, SpeakerBot, matches, type Pattern, type PatternObject, type PatternValue } from './speaker.js';
+export { webhookCallback, type WebhookOptions } from './webhook.js';

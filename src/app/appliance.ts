@@ -146,7 +146,8 @@ export class Appliance {
     await ipcam.removeStaleMapping();
     climate.resume();
     motion.resume();
-    const loop = bot.messageLoop(undefined, options.polling);
+    // The inbox lets a chat with a long queue leave the others' answers undelayed, and keeps what a crash interrupts.
+    const loop = bot.messageLoop(undefined, { inboxDir: path.join(config.stateDir, 'inbox'), ...options.polling });
     const appliance = new Appliance(bot, loop, store, climate, ipcam, motion, options);
     appliance.readings = readings;
     appliance.history = history;
