@@ -8,6 +8,7 @@ import { runInNewContext } from 'node:vm';
 import { buildTelepi } from './build-telepi.js';
 import { contestants, type Contestant } from './contestants.js';
 import { runExpiry, runUpload } from './memory.js';
+import { renderMqtt, runMqttBench } from './mqtt.js';
 import { measureNowLatency, nowLatencyNote } from './now-latency.js';
 import { renderMarkdown, type Results } from './report.js';
 import { runStreamBenchApart } from './stream-child.js';
@@ -65,6 +66,9 @@ const expiry = await attempt('expiry', () => runExpiry(byId('telepi')));
 progress('10,000 chats timed out: done');
 const now = await attempt('/now latency', async () => ({ latency: await measureNowLatency(), note: nowLatencyNote() }));
 progress('/now latency: done');
+// telepi run with MQTT off and on (about 25 s), and the cost of one published reading.
+const mqtt = await attempt('MQTT', () => runMqttBench());
+progress('MQTT: done');
 // Last, as the brief asks: about 11 s with its own warm-up.
 const stream = await attempt('stream', runStreamBenchApart);
 progress('MJPEG relay: done');
@@ -85,5 +89,5 @@ const markdown = renderMarkdown({
   workloads: { oneChat: workloads[0]?.name ?? '', manyChats: workloads[1]?.name ?? '', updates: UPDATES },
   runs, upload, expiry, now, stream,
 });
-process.stdout.write(`${markdown}\n`);
-await writeFile(new URL('./RESULTS.md', import.meta.url), `# telepi benchmark results\n\n${markdown}`);
+process.stdout.write(`${markdown}\n${renderMqtt(mqtt)}`);
+await writeFile(new URL('./RESULTS.md', import.meta.url), `# telepi benchmark results\n\n${markdown}\n${renderMqtt(mqtt)}`);
