@@ -5,7 +5,7 @@ import type { Chat } from '@grammyjs/types';
 import type { BotOptions } from './bot.js';
 import { receiptOf } from './delivery.js';
 import { LoopStopped, WaitTooLong } from './errors.js';
-import { chatOf, type Msg } from './glance.js';
+import { chatOf, flavor, isCallbackQuery, type Msg, type Payload, type UpdateKind } from './glance.js';
 import { describeError } from './log.js';
 import { SpeakerBot, type Listener } from './speaker.js';
 
@@ -164,6 +164,45 @@ export function perChatIdIn(ids: Iterable<number>, types?: readonly ChatType[]):
 export function perChatIdExcept(ids: Iterable<number>, types?: readonly ChatType[]): SeedFn {
   const set = new Set(ids);
   return chatIdSeed((id) => !set.has(id), types);
+}
+
+/** A seed function that takes any update kind's payload (inline queries, polls, member changes…). */
+export type PayloadSeedFn = (payload: Payload) => Seed;
+
+/** The user a payload comes from: `from` of messages, queries and member changes, else its `user`. */
+function senderId(payload: Payload): number | undefined {
+  if ('from' in payload && payload.from !== undefined) return payload.from.id;
+  if ('user' in payload && payload.user !== undefined) return payload.user.id;
+  return undefined;
+}
+
+/** Seeds by the sender's user id, across chats (telepot's per_from_id); optionally only some update kinds. */
+export function perFromId(kinds?: readonly UpdateKind[]): PayloadSeedFn {
+  return (payload: Payload) => (kinds === undefined || kinds.includes(flavor(payload)) ? (senderId(payload) ?? null) : null);
+}
+
+/** Seeds inline queries and chosen inline results by their user (telepot's per_inline_from_id). */
+export function perInlineFromId(): PayloadSeedFn {
+  return perFromId(['inline_query', 'chosen_inline_result']);
+}
+
+/**
+ * Seeds callback queries by the message their button is on (telepot's per_callback_query_origin):
+ * `"<chatId>:<messageId>"` for a chat message, the inline_message_id for an inline one.
+ */
+export function perCallbackQueryOrigin(origins: 'all' | 'chat' | 'inline' = 'all'): PayloadSeedFn {
+  return (payload: Payload) => {
+    if (!isCallbackQuery(payload)) return null;
+    if (payload.inline_message_id !== undefined) return origins === 'chat' ? null : payload.inline_message_id;
+    const message = payload.message;
+    return message === undefined || origins === 'inline' ? null : `${message.chat.id}:${message.message_id}`;
+  };
+}
+
+/** Seeds callback queries by their message's chat id (telepot's per_callback_query_chat_id). */
+export function perCallbackQueryChatId(types?: readonly ChatType[]): PayloadSeedFn {
+  const byChat = chatIdSeed(() => true, types);
+  return (payload: Payload) => (isCallbackQuery(payload) ? byChat(payload) : null);
 }
 
 /** A delegate factory that calls `fn` with the seed tuple: `(t) => fn(t)`. */

@@ -2,9 +2,10 @@
 
 export { Bot, type BotOptions, type ChatId, type MessageIdentifier, type MethodName, type Params, type Result } from './bot.js';
 export { ApiClient, defaultApiRoot, type CallOptions, type ClientOptions, type FlowOptions } from './client.js';
+export { Answerer, type InlineAnswer, type InlineCompute } from './answerer.js';
 export {
-  DelegatorBot, call, createRun, perChatId, perChatIdExcept, perChatIdIn,
-  type Delegate, type DelegateFactory, type DelegationPattern, type Runnable, type RunnableClass, type Seed, type SeedFn, type SeedTuple,
+  DelegatorBot, call, createRun, perCallbackQueryChatId, perCallbackQueryOrigin, perChatId, perChatIdExcept, perChatIdIn, perFromId,
+  perInlineFromId, type PayloadSeedFn, type Delegate, type DelegateFactory, type DelegationPattern, type Runnable, type RunnableClass, type Seed, type SeedFn, type SeedTuple,
 } from './delegate.js';
 export { isRedelivery } from './delivery.js';
 export { LoopStopped, NetworkError, TelegramError, WaitTooLong, type NetworkFailure } from './errors.js';

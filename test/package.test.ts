@@ -45,7 +45,7 @@ test('npm pack makes a package that installs, type-checks strictly and runs a bo
   }
   await symlink(join(repo, 'node_modules'), join(source, 'node_modules'));
   const packed = await run(npm, ['pack', '--json', '--pack-destination', work], { cwd: source, maxBuffer: 16 * 1024 * 1024 });
-  const [{ filename, files }] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const [{ filename, files }] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as [{ filename: string; files: Array<{ path: string }> }];
   const paths = files.map((f) => f.path);
   for (const path of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/hardware/index.js', 'dist/hardware/index.d.ts', 'bin/telepi.js']) {
     assert.ok(paths.includes(path), `the tarball holds ${path}`);
