@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { FileHistoryStore, type Row } from '../src/app/history/store.js';
 import { parseSpan, formatSpan } from '../src/app/history/span.js';
+import { main } from '../src/app/cli.js';
 import { ConfigError, loadConfig } from '../src/app/config.js';
 import type { Sample } from '../src/app/readings.js';
 import { memoryLogger } from '../src/log.js';
@@ -197,4 +198,36 @@ test('HISTORY_EVERY, HISTORY_KEEP and REPORT_STYLE are checked at start: one lin
     assert.equal(error.exitCode, 78);
     assert.match(error.message, message);
   }
+});
+
+test('telepi history --csv exports the readings, gaps as empty values, without repairing a file the service writes', { timeout: 10_000 }, async (t) => {
+  const stateDir = await tempDir(t);
+  const dir = path.join(stateDir, 'history');
+  const store = await FileHistoryStore.open(dir, { keepMs: 365 * day, log: memoryLogger(), maxBatch: 1 });
+  const start = Math.floor(Date.now() / minute) * minute - 3 * day;
+  await add(store, { atMs: start - 10 * day, reading: { temperature: 1, humidity: 2, pressure: 900 } });
+  await add(store, { atMs: start, reading: { temperature: 21.5, humidity: null, pressure: 1013.2 } });
+  await add(store, { atMs: start + minute, error: new Error('no answer') });
+  // A half-written record at the end, as while the service appends: skipped, never cut by an export.
+  const file = path.join(dir, readdirSync(dir).sort().at(-1) as string);
+  appendFileSync(file, Buffer.alloc(5, 1));
+  const out: string[] = [];
+  const err: string[] = [];
+  const io = { out: (text: string) => out.push(text), err: (text: string) => err.push(text) };
+  const env = { TELEPI_STATE_DIR: stateDir };
+  assert.equal(await main(['history', '--csv', '7d'], env, io), 0, err.join('\n'));
+  assert.deepEqual(out.join('\n').split('\n'), [
+    'time,temperature_c,humidity_pct,pressure_hpa',
+    `${new Date(start).toISOString()},21.5,,1013.2`,
+    `${new Date(start + minute).toISOString()},,,`,
+  ]);
+  assert.equal(statSync(file).size % 12, (8 + 5) % 12, 'the export cut the file under the service');
+  out.length = 0;
+  assert.equal(await main(['history', '--csv'], env, io), 0);
+  assert.equal(out.join('\n').split('\n').length, 4);
+  assert.equal(await main(['history'], env, io), 64);
+  assert.equal(await main(['history', '--csv', 'lots'], env, io), 64);
+  assert.match(err.at(-1) ?? '', /"lots" is not a span/);
+  assert.equal(await main(['history', '--csv'], { TELEPI_STATE_DIR: path.join(stateDir, 'nowhere') }, io), 1);
+  assert.match(err.at(-1) ?? '', /cannot read .*nowhere\/history/);
 });

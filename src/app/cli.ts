@@ -13,6 +13,8 @@ const usage = `Usage: telepi [command]
                (the default without TELEGRAM_BOT_TOKEN); commands given as arguments run, then it exits
   read         one climate reading, as JSON
   snap FILE    take a photo and save it to FILE
+  history --csv [PERIOD]
+               the recorded readings as CSV (all of them, or the last PERIOD like 7d or 1y)
 Configuration is read from the environment (see README.md); under systemd from /etc/telepi/telepi.env.`;
 
 export interface CliIo {
@@ -47,6 +49,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         return await read(loadConfig(env, { requireBot: false }), env, io);
       case 'snap':
         return await snap(rest[0], loadConfig(env, { requireBot: false }), env, io);
+      case 'history':
+        return await history(rest, loadConfig(env, { requireBot: false }), io);
       case 'help':
       case '--help':
       case '-h':
@@ -86,6 +90,30 @@ async function read(config: Config, env: NodeJS.ProcessEnv, io: CliIo): Promise<
     return 1;
   } finally {
     await hardware.close();
+  }
+}
+
+async function history(args: readonly string[], config: Config, io: CliIo): Promise<number> {
+  const [format, period, extra] = args;
+  if (format !== '--csv' || extra !== undefined) {
+    io.err('Usage: telepi history --csv [PERIOD]   (PERIOD like 24h, 7d or 1y; all of it without)');
+    return 64;
+  }
+  const [{ exportCsv }, { parseSpan }, path] = await Promise.all([import('./history/export.js'), import('./history/span.js'), import('node:path')]);
+  let fromMs = 0;
+  try {
+    if (period !== undefined) fromMs = Date.now() - parseSpan(period);
+  } catch (error) {
+    io.err(`telepi history: ${(error as Error).message}`);
+    return 64;
+  }
+  const dir = path.join(config.stateDir, 'history');
+  try {
+    await exportCsv(dir, fromMs, Date.now(), io.out);
+    return 0;
+  } catch (error) {
+    io.err(`telepi history: cannot read ${dir}: ${(error as Error).message}`);
+    return 1;
   }
 }
 

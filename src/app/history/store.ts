@@ -100,6 +100,15 @@ export class FileHistoryStore implements HistoryStore {
     return new FileHistoryStore(dir, lastSeconds, options);
   }
 
+  /**
+   * Opens `dir` for reading only, repairing nothing: safe beside the running service (a half-written
+   * tail is not cut from under it, only skipped). @throws when the folder does not exist.
+   */
+  static async openReadOnly(dir: string, log: Logger): Promise<FileHistoryStore> {
+    await readdir(dir);
+    return new FileHistoryStore(dir, Infinity, { keepMs: Infinity, log });
+  }
+
   append(sample: Sample): void {
     const atSeconds = Math.floor(sample.atMs / 1000);
     if (!(sample.atMs >= earliestMs) || atSeconds <= this.#lastSeconds) {

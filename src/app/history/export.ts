@@ -1,0 +1,20 @@
+// `telepi history --csv`: the recorded readings as CSV on stdout, oldest first; a gap has empty values.
+import { silentLogger } from '../../log.js';
+import { FileHistoryStore, type Row } from './store.js';
+
+export const csvHeader = 'time,temperature_c,humidity_pct,pressure_hpa';
+
+/** Writes the rows of [fromMs, toMs] as CSV lines through `out`, a thousand lines per call; resolves with the row count. */
+export async function exportCsv(dir: string, fromMs: number, toMs: number, out: (text: string) => void): Promise<number> {
+  const store = await FileHistoryStore.openReadOnly(dir, silentLogger);
+  const lines: string[] = [csvHeader];
+  let rows = 0;
+  const value = (v: number) => (Number.isNaN(v) ? '' : String(v));
+  await store.scan(fromMs, toMs, (row: Readonly<Row>) => {
+    rows++;
+    lines.push(`${new Date(row.atMs).toISOString()},${value(row.temperature)},${value(row.humidity)},${value(row.pressure)}`);
+    if (lines.length >= 1000) out(lines.splice(0).join('\n'));
+  });
+  if (lines.length > 0) out(lines.join('\n'));
+  return rows;
+}
