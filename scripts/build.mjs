@@ -19,7 +19,8 @@ if (withTypes || !existsSync('dist')) {
   }
 }
 await build({
-  entryPoints: ['src/index.ts', 'src/app/cli.ts', 'hardware/index.ts', 'src/examples/*.ts'],
+  // The chart renderer runs as its own process (src/app/history/render.ts spawns it), so it is an entry of its own.
+  entryPoints: ['src/index.ts', 'src/app/cli.ts', 'hardware/index.ts', 'src/examples/*.ts', 'src/app/history/render-child.ts'],
   outdir: 'dist',
   outbase: '.',
   bundle: true,
