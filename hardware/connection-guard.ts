@@ -2,6 +2,7 @@
 // connection, header size, and how long a connection may sit idle, trickle headers or linger after a refusal.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { touch } from './throttle.js';
 
 export interface ConnectionLimits {
   /** Connections open at once from addresses not trusted. Default 128. */
@@ -26,12 +27,20 @@ export interface ConnectionLimits {
   checkIntervalMs: number;
   /** A connection answered with an error is cut this long after, if the client has not closed it. Default 2 s. */
   closeGraceMs: number;
+  /**
+   * An address whose connection was dropped for flooding may not connect for this long. Node parses the rest of
+   * the chunk it read (up to 64 KiB of pipelined requests) before a drop takes effect; this bounds how often. It
+   * doubles with each further drop while penalised or soon after (up to 32×). Default 10 s.
+   */
+  dropPenaltyMs: number;
+  /** Penalised addresses remembered at most (the oldest forgotten first). Default 1024. */
+  maxPenalisedAddresses: number;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxConnections: 128, reservedConnections: 16, maxConnectionsPerAddress: 16, maxPipelinedRequests: 4,
   maxHeaderBytes: 8192, headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 5_000,
-  idleTimeoutMs: 60_000, checkIntervalMs: 1_000, closeGraceMs: 2_000,
+  idleTimeoutMs: 60_000, checkIntervalMs: 1_000, closeGraceMs: 2_000, dropPenaltyMs: 10_000, maxPenalisedAddresses: 1024,
 };
 
 /** The options node:http applies itself (createServer's), from the limits. */
@@ -46,6 +55,7 @@ export function serverOptions(limits: ConnectionLimits) {
 }
 
 interface ConnectionState {
+  address: string;
   inFlight: number;
   /** Answered with an error: nothing more is served on it. */
   closing: boolean;
@@ -53,7 +63,7 @@ interface ConnectionState {
 
 export interface ConnectionStats {
   open: number;
-  /** Connections refused at accept: over the total or the per-address cap. */
+  /** Connections refused at accept: over the total or the per-address cap, or from a penalised address. */
   refused: number;
   /** Connections dropped for pipelining too deep or sending on after a refusal. */
   dropped: number;
@@ -63,11 +73,14 @@ export interface ConnectionStats {
 export class ConnectionGuard {
   private readonly perAddress = new Map<string, number>();
   private readonly states = new WeakMap<Socket, ConnectionState>();
+  /** Address → until when (on `now`) it may not connect, and its drops in a row. */
+  private readonly penalised = new Map<string, { untilMs: number; strikes: number }>();
   private open = 0;
   private refused = 0;
   private dropped = 0;
 
-  constructor(private readonly limits: ConnectionLimits, private readonly isTrusted: (address: string) => boolean) {}
+  constructor(private readonly limits: ConnectionLimits, private readonly isTrusted: (address: string) => boolean,
+    private readonly now: () => number) {}
 
   /** Applies the idle timeout and starts counting the server's connections; node:http drops a timed-out socket itself. */
   attach(server: Server): void {
@@ -84,15 +97,27 @@ export class ConnectionGuard {
     const socket = req.socket;
     const state = this.states.get(socket);
     if (state === undefined || socket.destroyed) return !socket.destroyed; // the rest of a dropped flood's last chunk
-    if (state.closing || state.inFlight >= this.limits.maxPipelinedRequests) {
-      // A queued pipelined response has no socket yet (res.socket is null): cut the connection, not the response.
-      this.dropped += 1;
-      socket.destroy();
-      return false;
-    }
+    // A queued pipelined response has no socket yet (res.socket is null): cut the connection, not the response.
+    if (state.closing || state.inFlight >= this.limits.maxPipelinedRequests) return (this.drop(req), false);
     state.inFlight += 1;
     res.once('close', () => (state.inFlight -= 1));
     return true;
+  }
+
+  /** Cuts the request's connection at once and keeps its address out for `dropPenaltyMs`. */
+  drop(req: IncomingMessage): void {
+    const socket = req.socket;
+    const state = this.states.get(socket);
+    if (socket.destroyed) return;
+    this.dropped += 1;
+    socket.destroy();
+    if (state === undefined) return;
+    const nowMs = this.now();
+    const previous = this.penalised.get(state.address);
+    // A drop within one penalty of the last one's end is a repeat: the address stays out twice as long.
+    const strikes = previous !== undefined && nowMs - previous.untilMs < this.limits.dropPenaltyMs ? Math.min(previous.strikes + 1, 6) : 1;
+    const untilMs = nowMs + this.limits.dropPenaltyMs * 2 ** (strikes - 1);
+    touch(this.penalised, state.address, { untilMs, strikes }, this.limits.maxPenalisedAddresses);
   }
 
   /** The connection ends after this response: `Connection: close`, nothing further served, cut after a grace. */
@@ -111,14 +136,15 @@ export class ConnectionGuard {
     const fromAddress = this.perAddress.get(address) ?? 0;
     const trusted = this.isTrusted(address);
     const cap = this.limits.maxConnections + (trusted ? this.limits.reservedConnections : 0);
-    if (this.open >= cap || fromAddress >= this.limits.maxConnectionsPerAddress) {
+    const penalisedUntilMs = this.penalised.get(address)?.untilMs ?? 0;
+    if (this.open >= cap || fromAddress >= this.limits.maxConnectionsPerAddress || penalisedUntilMs > this.now()) {
       this.refused += 1;
       socket.destroy();
       return;
     }
     this.open += 1;
     this.perAddress.set(address, fromAddress + 1);
-    this.states.set(socket, { inFlight: 0, closing: false });
+    this.states.set(socket, { address, inFlight: 0, closing: false });
     socket.once('close', () => {
       this.open -= 1;
       const left = (this.perAddress.get(address) ?? 1) - 1;

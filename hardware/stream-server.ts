@@ -90,7 +90,7 @@ export class StreamServer {
     this.log = options.log ?? (() => {});
     this.throttle = new FailureThrottle({ ...DEFAULT_THROTTLE, ...options.throttle }, this.now);
     const limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
-    this.guard = new ConnectionGuard(limits, (address) => this.throttle.isTrusted(address));
+    this.guard = new ConnectionGuard(limits, (address) => this.throttle.isTrusted(address), this.now);
     // node:http itself answers oversized headers (431), a timeout (408) or garbage (400), then destroys the socket.
     this.server = createServer(serverOptions(limits), (req, res) => this.handle(req, res));
     this.guard.attach(this.server);
@@ -227,7 +227,7 @@ export class StreamServer {
 
   /** Holds a request for `waitMs`; when too many are held already, its connection is dropped instead. */
   private hold(res: ServerResponse, waitMs: number, then: () => void): void {
-    if (this.held.size >= MAX_HELD_REQUESTS) return void res.req.socket.destroy();
+    if (this.held.size >= MAX_HELD_REQUESTS) return this.guard.drop(res.req);
     // +1: a timer may fire a fraction of a millisecond before the monotonic clock reaches its deadline
     const timer = setTimeout(() => {
       this.held.delete(timer);

@@ -33,8 +33,8 @@ interface AddressEntry {
   nextMs: number;
 }
 
-/** Map order is least recently touched first: re-insert on touch, evict from the front. */
-function touch<V>(table: Map<string, V>, key: string, value: V, max: number): void {
+/** Sets `key` as the most recently touched entry and evicts the least recent beyond `max` (Map order is insertion order). */
+export function touch<V>(table: Map<string, V>, key: string, value: V, max: number): void {
   table.delete(key);
   table.set(key, value);
   for (const oldest of table.keys()) {

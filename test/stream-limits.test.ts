@@ -33,7 +33,8 @@ test('wrong tokens pipelined on a connection get one comparison, the connection 
   const flood = Buffer.from(`GET /stream?token=guess-${'x'.repeat(24)} HTTP/1.1\r\nHost: telepi\r\n\r\n`.repeat(2000));
   let written = 0;
   let connections = 0;
-  while (written < 5 * MB) {
+  const deadline = performance.now() + 5_000;
+  while (written < 5 * MB && performance.now() < deadline) {
     const attacker = rawClient(t, port, STRANGER);
     connections += 1;
     await attacker.settled('connect');
@@ -49,9 +50,41 @@ test('wrong tokens pipelined on a connection get one comparison, the connection 
   t.diagnostic(`${(written / MB).toFixed(1)} MB of pipelined guesses over ${connections} connections: RSS +${rssGrowthMb.toFixed(1)} MB`);
   assert.ok(rssGrowthMb < 40, `RSS grew ${rssGrowthMb.toFixed(1)} MB under a 5 MB pipelined flood`);
   assert.ok(server.tokenComparisons <= connections + owner.statuses.length, `${server.tokenComparisons} comparisons for ${connections} connections`);
-  assert.ok(server.connectionStats().dropped >= 1, 'the flood was dropped, not queued');
+  assert.equal(server.connectionStats().dropped, 1, 'the flood was dropped, not queued');
+  assert.equal(server.connectionStats().refused, connections - 1, 'the flooding address is kept out after its drop');
   assert.ok(owner.statuses.length > 0 && owner.statuses.every((status) => status === 200), `owner got ${owner.statuses.join(',')}`);
   await until(() => server.connectionStats().open === 0, 'every connection to close');
+});
+
+test('an address whose connection was dropped is kept out for the penalty, twice as long after a repeat', async (t) => {
+  let nowMs = 0;
+  const { server, port } = await startServer(t, { now: () => nowMs, limits: { dropPenaltyMs: 1_000 } });
+  const pipelined = `GET /alive?token=wrong HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(10);
+  const flood = async () => {
+    const client = rawClient(t, port, STRANGER);
+    await client.settled('connect');
+    client.socket.write(pipelined);
+    await until(() => client.closed, 'the flood to be dropped');
+    return client;
+  };
+  /** Whether a fresh connection from STRANGER is served: a refused one is closed with no answer. */
+  const served = async () => {
+    const client = rawClient(t, port, STRANGER);
+    client.socket.write('GET /alive HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => client.closed, 'an answer or a refusal');
+    return client.received.startsWith('HTTP/1.1 403');
+  };
+  assert.match((await flood()).received, /^HTTP\/1\.1 403 /);
+  assert.equal(server.connectionStats().dropped, 1);
+  assert.equal(await served(), false, 'kept out during the penalty');
+  assert.equal((await get(port, `/alive?token=${TOKEN}`, '127.0.0.3')).status, 200, 'other addresses are served');
+  nowMs = 1_000;
+  assert.equal(await served(), true, 'back after the penalty');
+  await flood();
+  nowMs = 2_900;
+  assert.equal(await served(), false, 'a repeat within a penalty of the last one keeps it out twice as long');
+  nowMs = 3_000;
+  assert.equal(await served(), true);
 });
 
 test('an error answer says Connection: close and nothing pipelined behind it is answered', async (t) => {
