@@ -103,7 +103,9 @@ test('a camera that dies while the link is open: link, mapping and LED are withd
   const rig = await applianceRig(t, { camera: { dieAfterFrames: 20 }, app: { cameraTiming: { frameTimeoutMs: 800 } } });
   assert.match(await ask(rig, '/open'), /Camera link/);
   rig.tools.setControl({ mode: 'nocamera' }); // its restarts fail from now on
+  const openedAt = performance.now();
   await eventually(() => textsTo(rig.emu, OWNER).some((m) => m.startsWith('The camera stopped (no picture from the camera for')), 15_000);
+  t.diagnostic(`link withdrawn ${Math.round(performance.now() - openedAt)} ms after the link went out (20 frames, then silence; frame timeout 800 ms)`);
   assert.equal(rig.app.ipcam.status.open, false);
   assert.deepEqual(rig.router().mappings ?? {}, {});
   assert.equal(rig.gpio.lines.find((l) => l.direction === 'out')?.value, 0);
@@ -120,6 +122,7 @@ test('row 10: stop gives up on a hanging Bot API request at its deadline and nam
   await rig.app.stop();
   const tookMs = performance.now() - started;
   assert.ok(tookMs < 900, `stop took ${Math.round(tookMs)} ms with a 300 ms deadline`);
+  t.diagnostic(`stop returned after ${Math.round(tookMs)} ms (deadline 300 ms) with a sendMessage hanging`);
   assert.ok(rig.log.lines.some((l) => /^ERROR stop: gave up after 0\.3 s waiting for the message loop to stop; exiting anyway$/.test(l)), rig.log.lines.slice(-5).join('\n'));
 });
 
