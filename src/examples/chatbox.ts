@@ -4,6 +4,7 @@
 import type { Message } from '@grammyjs/types';
 import type { BotOptions } from '../bot.js';
 import { DelegatorBot, call, createRun, perChatIdExcept, perChatIdIn, type SeedTuple } from '../delegate.js';
+import { isMessage, isText } from '../glance.js';
 import { ChatHandler } from '../handler.js';
 import { exampleEnv, isMain, runUntilSignal } from './run.js';
 
@@ -46,7 +47,7 @@ class OwnerHandler extends ChatHandler {
   override async run(): Promise<void> {
     let msg = this.initialMessage;
     for (;;) {
-      const text = 'text' in msg ? msg.text?.trim() : undefined;
+      const text = isText(msg) ? msg.text.trim() : undefined;
       if (text === '/unread') await this.sendUnread();
       else if (text === '/next') await this.sendNext();
       else await this.sender.sendMessage('Commands: /unread, /next');
@@ -78,7 +79,7 @@ export function createChatbox(token: string, ownerId: number, options?: BotOptio
       [perChatIdIn([ownerId], ['private']), createRun(OwnerHandler, { mailbox })],
       // Everyone else: keep the message (an array seed spawns for every message).
       [(msg) => (perChatIdExcept([ownerId])(msg) === null ? null : [msg]), call(([, msg]) => {
-        if ('message_id' in msg) mailbox.put(msg);
+        if (isMessage(msg)) mailbox.put(msg);
       })],
     ],
     options,

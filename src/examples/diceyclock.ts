@@ -2,16 +2,16 @@
 
 import { randomInt } from 'node:crypto';
 import { Bot, type BotOptions } from '../bot.js';
-import { glance, type Msg } from '../glance.js';
+import { isText, type Msg } from '../glance.js';
 import { exampleEnv, isMain, runUntilSignal } from './run.js';
 
 export function createDiceyClock(token: string, options?: BotOptions & { now?: () => Date }): Bot {
   const now = options?.now ?? (() => new Date());
   const bot = new Bot(token, options);
   const handle = async (msg: Msg): Promise<void> => {
-    const [contentType, , chatId] = glance(msg);
-    if (contentType !== 'text' || chatId === undefined || !('text' in msg)) return;
-    const command = (msg.text ?? '').trim().split(/[\s@]/)[0];
+    if (!isText(msg)) return;
+    const chatId = msg.chat.id;
+    const command = msg.text.trim().split(/[\s@]/)[0];
     if (command === '/roll') await bot.sendMessage(chatId, String(randomInt(1, 7)));
     else if (command === '/time') await bot.sendMessage(chatId, now().toISOString().replace('T', ' ').slice(0, 19));
     else await bot.sendMessage(chatId, 'Try /roll or /time');

@@ -1,7 +1,7 @@
 // Emodi: answers each text with the Unicode code points of its characters (emoji → U+1F60A).
 
 import { Bot, type BotOptions } from '../bot.js';
-import { glance, type Msg } from '../glance.js';
+import { chatOf, isText, type Msg } from '../glance.js';
 import { exampleEnv, isMain, runUntilSignal } from './run.js';
 
 /** "😊!" → "U+1F60A U+0021" */
@@ -12,9 +12,9 @@ export function codePoints(text: string): string {
 export function createEmodi(token: string, options?: BotOptions): Bot {
   const bot = new Bot(token, options);
   bot.handle = async (msg: Msg): Promise<void> => {
-    const [contentType, , chatId] = glance(msg);
+    const chatId = chatOf(msg)?.id;
     if (chatId === undefined) return;
-    if (contentType !== 'text' || !('text' in msg) || msg.text === undefined) {
+    if (!isText(msg)) {
       await bot.sendMessage(chatId, 'Send me some emoji, and I will tell you their code points.');
       return;
     }

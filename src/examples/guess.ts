@@ -4,7 +4,7 @@ import { randomInt } from 'node:crypto';
 import type { BotOptions } from '../bot.js';
 import { DelegatorBot, createRun, perChatId, type SeedTuple } from '../delegate.js';
 import { WaitTooLong } from '../errors.js';
-import type { Msg } from '../glance.js';
+import { isText, type Msg } from '../glance.js';
 import { ChatHandler } from '../handler.js';
 import { exampleEnv, isMain, runUntilSignal } from './run.js';
 
@@ -16,7 +16,7 @@ export interface GuessOptions {
 }
 
 function guessOf(msg: Msg): number | undefined {
-  if (!('text' in msg) || typeof msg.text !== 'string') return undefined;
+  if (!isText(msg)) return undefined;
   const text = msg.text.trim();
   return /^\d{1,3}$/.test(text) ? Number(text) : undefined;
 }
