@@ -20,7 +20,14 @@ export type MethodName = keyof Methods;
 export type Params<M extends MethodName> = Opts<F>[M];
 export type Result<M extends MethodName> = ReturnType<Methods[M]>;
 export type ChatId = number | string;
-type Options<M extends MethodName, Given extends string> = Omit<Params<M>, Given>;
+/** telepot's way to take a custom keyboard away: sent as today's `{ remove_keyboard: true }`. */
+export interface HideKeyboard {
+  hide_keyboard: true;
+  selective?: boolean;
+}
+/** Parameters whose reply_markup may also be telepot's HideKeyboard. */
+type WithHideKeyboard<P> = 'reply_markup' extends keyof P ? Omit<P, 'reply_markup'> & { reply_markup?: P[keyof P & 'reply_markup'] | HideKeyboard } : P;
+type Options<M extends MethodName, Given extends string> = WithHideKeyboard<Omit<Params<M>, Given>>;
 
 /** Where a message to edit is: `[chatId, messageId]`, an inline message id, or the message itself. */
 export type MessageIdentifier =
@@ -60,7 +67,7 @@ export class Bot {
   }
 
   /** Calls any Bot API method by name, typed from the Bot API declarations. */
-  call<M extends MethodName>(method: M, ...args: Record<never, never> extends Params<M> ? [params?: Params<M>, options?: CallOptions] : [params: Params<M>, options?: CallOptions]): Promise<Result<M>> {
+  call<M extends MethodName>(method: M, ...args: Record<never, never> extends Params<M> ? [params?: WithHideKeyboard<Params<M>>, options?: CallOptions] : [params: WithHideKeyboard<Params<M>>, options?: CallOptions]): Promise<Result<M>> {
     const [params, options] = args;
     return this.client.call<Result<M>>(method, normalise(params ?? {}), options);
   }

@@ -71,7 +71,9 @@ test('the generic call reaches any method by name', async (t) => {
 test('telepot\'s hide_keyboard is sent as today\'s remove_keyboard', async (t) => {
   const h = await harness(t);
   const bot = h.own(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log }));
-  await bot.sendMessage(42, 'I am hiding it', { reply_markup: { hide_keyboard: true } as never });
+  await bot.sendMessage(42, 'I am hiding it', { reply_markup: { hide_keyboard: true } });
+  // @ts-expect-error a markup that is neither today's nor telepot's is still refused by the types
+  void (() => bot.sendMessage(42, 'x', { reply_markup: { hide_keyboard: 'yes' } }));
   assert.deepEqual(h.emu.callsOf('sendMessage')[0]?.params.reply_markup, { remove_keyboard: true });
 });
 
