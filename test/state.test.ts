@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -270,6 +270,36 @@ test('a read-only or full SD card: the update rejects with a plain sentence and 
     assert.equal(JSON.parse(await readFile(store.file, 'utf8')).motion.enabled, true, 'the file was damaged');
     await store.close();
   }
+});
+
+test('a damaged state.json on a read-only card still opens: nothing is lost, the set-aside entries are kept once the card works', async (t) => {
+  const disk = smallDisk(t);
+  if (disk === null) return;
+  const good = { chatId: 5, intervalMs: 60_000, anchorMs: 0 };
+  const bad = { chatId: 6, intervalMs: 1, anchorMs: 0 };
+  const text = JSON.stringify({ ...sample, subscriptions: [good, bad] });
+  await writeFile(path.join(disk.dir, 'state.json'), text);
+  disk.readOnly();
+  const log = memoryLogger();
+  const store = await StateStore.open(disk.dir, log);
+  assert.deepEqual(store.state.subscriptions, [good]);
+  assert.match(log.lines.join('\n'), /cannot lock .*read-only.*changes will not be saved/);
+  assert.match(log.lines.join('\n'), /subscriptions\[1\] skipped \(intervalMs 1 is not from 1m to 24h\); it stays in the file/);
+  assert.equal(await readFile(path.join(disk.dir, 'state.json'), 'utf8'), text);
+  await assert.rejects(store.update((draft) => { draft.motion.enabled = false; }), StateWriteError);
+  // The card works again (a remount): the first write keeps the bad entry aside before state.json drops it.
+  execFileSync('mount', ['-o', 'remount,rw', disk.dir]);
+  await store.update((draft) => { draft.motion.enabled = false; });
+  const aside = (await readdir(disk.dir)).find((name) => name.startsWith('state.rejected-'));
+  assert.ok(aside !== undefined, 'the set-aside entry was lost');
+  assert.deepEqual((JSON.parse(await readFile(path.join(disk.dir, aside), 'utf8')) as { entries: Array<{ entry: unknown }> }).entries.map((e) => e.entry), [bad]);
+  await store.close();
+  await writeFile(path.join(disk.dir, 'state.json'), '{"version":1,"subscriptions":[');
+  disk.readOnly();
+  const fresh = await StateStore.open(disk.dir, log);
+  assert.deepEqual(fresh.state.subscriptions, []);
+  assert.match(log.lines.at(-1) ?? '', /is not valid JSON, and it cannot be moved aside \(the SD card is read-only/);
+  await fresh.close();
 });
 
 // Issue 10 row 14: two processes on one folder used to interleave writes and lose confirmed subscriptions.

@@ -88,6 +88,8 @@ export class StateStore {
   #writes: Promise<void> = Promise.resolve();
   #lock: StateLock | null;
   #closed = false;
+  /** Set-aside entries not yet written to their file: written before the first state write. */
+  #pendingAside: { file: string; entries: SetAside[] } | null = null;
 
   private constructor(file: string, state: AppState, lock: StateLock | null, setAside: SetAside[], setAsideFile: string | null) {
     this.file = file;
@@ -147,13 +149,25 @@ export class StateStore {
     }
     if (parsed.kind === 'unreadable') {
       const aside = `${file}.corrupt-${stamp}`;
-      await rename(file, aside);
-      log.warn(`${file} ${parsed.problem}; moved it to ${aside} and started with no subscriptions`);
+      try {
+        await rename(file, aside);
+        log.warn(`${file} ${parsed.problem}; moved it to ${aside} and started with no subscriptions`);
+      } catch (error) {
+        log.warn(`${file} ${parsed.problem}, and it cannot be moved aside (${diskProblem(error)}); started with no subscriptions`);
+      }
       return new StateStore(file, freshState(), lock, [], null);
     }
     if (parsed.setAside.length === 0) return new StateStore(file, parsed.state, lock, [], null);
     const asideFile = path.join(path.dirname(file), `state.rejected-${stamp}.json`);
-    await writeFileAtomic(asideFile, `${JSON.stringify({ from: file, entries: parsed.setAside }, null, 2)}\n`);
+    try {
+      await writeFileAtomic(asideFile, `${JSON.stringify({ from: file, entries: parsed.setAside }, null, 2)}\n`);
+    } catch (error) {
+      // Kept aside by the first write that succeeds, before state.json loses them; their chats are not told.
+      for (const entry of parsed.setAside) log.warn(`${file}: ${entry.where} skipped (${entry.reason}); it stays in the file, as ${diskProblem(error)}`);
+      const store = new StateStore(file, parsed.state, lock, [], null);
+      store.#pendingAside = { file: asideFile, entries: parsed.setAside };
+      return store;
+    }
     for (const entry of parsed.setAside) log.warn(`${file}: ${entry.where} set aside (${entry.reason}); kept in ${asideFile}`);
     const store = new StateStore(file, parsed.state, lock, parsed.setAside, asideFile);
     // Written back without them, so the next start neither sets them aside nor tells their chats again.
@@ -185,7 +199,12 @@ export class StateStore {
     mutator(draft);
     const problem = stateProblem(draft);
     if (problem !== null) throw new Error(`state update rejected: ${problem}`);
+    const aside = this.#pendingAside;
     try {
+      if (aside !== null) {
+        await writeFileAtomic(aside.file, `${JSON.stringify({ from: this.file, entries: aside.entries }, null, 2)}\n`);
+        this.#pendingAside = null;
+      }
       await writeFileAtomic(this.file, `${JSON.stringify(draft, null, 2)}\n`);
     } catch (error) {
       throw new StateWriteError(this.file, error);
