@@ -15,13 +15,24 @@ interface UndiciParts {
 
 let parts: UndiciParts | undefined;
 
+/** The files inside undici 7 that hold them: not public API, so a test checks them against the public exports. */
+export const undiciFiles = { Pool: 'undici/lib/dispatcher/pool.js', request: 'undici/lib/api/api-request.js' } as const;
+
 export function undici(): UndiciParts {
   if (parts === undefined) {
     const require = createRequire(import.meta.url);
-    parts = {
-      Pool: require('undici/lib/dispatcher/pool.js') as typeof PoolClass,
-      request: require('undici/lib/api/api-request.js') as UndiciParts['request'],
-    };
+    try {
+      parts = {
+        Pool: require(undiciFiles.Pool) as typeof PoolClass,
+        request: require(undiciFiles.request) as UndiciParts['request'],
+      };
+    } catch (error) {
+      const version = (require('undici/package.json') as { version?: string }).version ?? 'unknown';
+      throw new Error(
+        `undici ${version} no longer has ${Object.values(undiciFiles).join(' and ')}: install the undici 7 release package-lock.json names (npm ci)`,
+        { cause: error },
+      );
+    }
   }
   return parts;
 }
