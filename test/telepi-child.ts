@@ -13,7 +13,7 @@ export interface TelepiChild {
   pid: number;
   /** stderr so far: telepi logs there. */
   log(): string;
-  /** Resident set size now, in bytes (from /proc, costing the child nothing). */
+  /** Resident set size now, in bytes (from /proc, costing the child nothing); 0 once it has exited. */
   rss(): number;
   alive(): boolean;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code (null when killed). */
@@ -26,6 +26,8 @@ export interface TelepiChildOptions {
   streamPort: number;
   /** Node flags for the child, e.g. a small heap as on a Pi. */
   nodeArgs?: string[];
+  /** 'source' (default): src/ through tsx; 'dist': bin/telepi.js over dist/, as installed (build it first). */
+  from?: 'source' | 'dist';
   env?: NodeJS.ProcessEnv;
 }
 
@@ -40,8 +42,9 @@ export async function freePort(): Promise<number> {
 }
 
 export function startTelepiChild(emu: BotApiEmulator, options: TelepiChildOptions): TelepiChild {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', '-e',
-    "const { main } = await import('./src/app/cli.ts'); process.exitCode = await main(['run']);"], {
+  const entry = options.from === 'dist' ? ['bin/telepi.js', 'run']
+    : ['--import', 'tsx', '-e', "const { main } = await import('./src/app/cli.ts'); process.exitCode = await main(['run']);"];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...entry], {
     cwd: new URL('..', import.meta.url),
     env: {
       ...process.env, TELEGRAM_BOT_TOKEN: options.token, TELEGRAM_API_ROOT: emu.apiRoot, TELEPI_OWNERS: String(OWNER),
@@ -58,7 +61,13 @@ export function startTelepiChild(emu: BotApiEmulator, options: TelepiChildOption
   return {
     child, pid,
     log: () => stderr,
-    rss: () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN) * 1024,
+    rss: () => {
+      try {
+        return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+      } catch {
+        return 0; // exited: /proc/<pid> is gone
+      }
+    },
     alive: () => child.exitCode === null && child.signalCode === null,
     stop: async (graceMs = 10_000) => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;

@@ -100,6 +100,27 @@ export class HttpAttacker {
     }
   }
 
+  /** Keeps `count` connections open and silent for `durationMs`, reopening each `reopenDelayMs` after the server closes it. */
+  async idleCrowd(count: number, durationMs: number, reopenDelayMs = 250): Promise<void> {
+    const deadline = performance.now() + durationMs;
+    await Promise.all(Array.from({ length: count }, async () => {
+      while (!this.closed && performance.now() < deadline) {
+        const socket = this.open();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
+          socket.once('close', () => (clearTimeout(timer), resolve()));
+        });
+        socket.destroy();
+        await sleep(reopenDelayMs);
+      }
+    }));
+  }
+
+  /** Connections open from this side now (some may already be closed by the server, not yet noticed). */
+  get openSockets(): number {
+    return this.sockets.size;
+  }
+
   /** Destroys every connection still open. */
   close(): void {
     this.closed = true;
