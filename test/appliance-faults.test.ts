@@ -70,6 +70,7 @@ test('rows 3 and 6: with the SD card read-only or full, commands answer why and 
   assert.equal(rig.app.climate.subscription(OWNER)?.intervalMs, 3_600_000, 'a failed /cancel stopped the reports anyway');
   assert.match(await ask(rig, '/motion on'), /^Could not save/);
   assert.equal(rig.app.motion.enabled, false);
+  assert.match(await ask(rig, '/status'), /^Problem: settings cannot be saved: the SD card is read-only/m);
   assert.equal(rig.app.store.state.subscriptions[0]?.intervalMs, 3_600_000);
   assert.deepEqual(unhandled, []);
 });

@@ -133,6 +133,7 @@ export class Appliance {
       uptimeMs: () => monotonic.now() - startedAtMs,
       idleSeconds: options.idleSeconds ?? 600,
       cameraInGroups: config.cameraInGroups ?? false,
+      saveProblem: () => store.saveProblem,
     };
 
     const me = await waitForTelegram(bot, { log, notifier: options.notifier ?? null, clock: monotonic }).catch(async (error: unknown) => {

@@ -44,6 +44,8 @@ export interface AppContext {
   chart: ChartMaker;
   /** CAMERA_IN_GROUPS: links and photos may be posted in groups; else they go to the owner privately. */
   cameraInGroups: boolean;
+  /** Why settings cannot be saved now (a read-only or full card), or null: said in /status. */
+  saveProblem: () => string | null;
 }
 
 /** Who sent the command, and where: camera output in a group goes to the sender privately. */
@@ -300,6 +302,8 @@ export class TelepiChat extends ChatHandler {
       `Uptime: ${formatUptime(this.app.uptimeMs())}`,
     ];
     for (const problem of hardware.problems) lines.push(`Problem: ${problem}`);
+    const saveProblem = this.app.saveProblem();
+    if (saveProblem !== null) lines.push(`Problem: settings cannot be saved: ${saveProblem}`);
     return lines.join('\n');
   }
 }

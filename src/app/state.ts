@@ -88,6 +88,8 @@ export class StateStore {
   #writes: Promise<void> = Promise.resolve();
   #lock: StateLock | null;
   #closed = false;
+  /** Why the last write failed (for /status), or null once one succeeds. */
+  #saveProblem: string | null = null;
   /** Set-aside entries not yet written to their file: written before the first state write. */
   #pendingAside: { file: string; entries: SetAside[] } | null = null;
 
@@ -207,9 +209,16 @@ export class StateStore {
       }
       await writeFileAtomic(this.file, `${JSON.stringify(draft, null, 2)}\n`);
     } catch (error) {
+      this.#saveProblem = diskProblem(error);
       throw new StateWriteError(this.file, error);
     }
+    this.#saveProblem = null;
     this.#state = deepFreeze(draft);
+  }
+
+  /** Why settings cannot be saved now (the last write failed), or null. */
+  get saveProblem(): string | null {
+    return this.#saveProblem;
   }
 
   /** Resolves when every queued write has finished (successfully or not). */
