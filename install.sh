@@ -839,7 +839,7 @@ summary() {
     say "Nothing changed: telepi is installed, up to date and running."
   fi
   say "Follow the logs:     journalctl -u telepi -f"
-  say "Check the hardware:  sudo systemd-run --pipe --wait --quiet -p User=telepi -p SupplementaryGroups='i2c video gpio' -p EnvironmentFile=/etc/telepi/telepi.env /usr/local/bin/telepi doctor"
+  say "Check the hardware:  sudo telepi doctor --as-service   (as the service runs, in its sandbox)"
   if [ ${#REBOOT_FOR[@]} -gt 0 ] && ((DRY_RUN)); then
     say "Would need a reboot: $(printf '%s and ' "${REBOOT_FOR[@]}" | sed 's/ and $//') would be enabled."
   elif [ ${#REBOOT_FOR[@]} -gt 0 ]; then
