@@ -8,6 +8,7 @@ import { runInNewContext } from 'node:vm';
 import { buildTelepi } from './build-telepi.js';
 import { contestants, type Contestant } from './contestants.js';
 import { runExpiry, runUpload } from './memory.js';
+import { renderHistory, runHistoryBench } from './history.js';
 import { renderMqtt, runMqttBench } from './mqtt.js';
 import { measureNowLatency, nowLatencyNote } from './now-latency.js';
 import { renderMarkdown, type Results } from './report.js';
@@ -70,6 +71,9 @@ progress('/now latency: done');
 const mqtt = await attempt('MQTT', () => runMqttBench());
 progress('MQTT: done');
 // Last, as the brief asks: about 11 s with its own warm-up.
+// History appends and queries, then /chart through telepi run (about 45 s).
+const history = await attempt('history', runHistoryBench);
+progress('history and /chart: done');
 const stream = await attempt('stream', runStreamBenchApart);
 progress('MJPEG relay: done');
 
@@ -89,5 +93,5 @@ const markdown = renderMarkdown({
   workloads: { oneChat: workloads[0]?.name ?? '', manyChats: workloads[1]?.name ?? '', updates: UPDATES },
   runs, upload, expiry, now, stream,
 });
-process.stdout.write(`${markdown}\n${renderMqtt(mqtt)}`);
-await writeFile(new URL('./RESULTS.md', import.meta.url), `# telepi benchmark results\n\n${markdown}\n${renderMqtt(mqtt)}`);
+process.stdout.write(`${markdown}\n${renderMqtt(mqtt)}\n${renderHistory(history)}`);
+await writeFile(new URL('./RESULTS.md', import.meta.url), `# telepi benchmark results\n\n${markdown}\n${renderMqtt(mqtt)}\n${renderHistory(history)}`);

@@ -203,11 +203,17 @@ export class FileHistoryStore implements HistoryStore {
 
   async #writePending(): Promise<void> {
     while (this.#pending.length > 0) {
+      // Pending samples are in time order: the first month's are a prefix.
       const month = monthOf((this.#pending[0] as Pending).atSeconds * 1000);
-      const batch = this.#pending.filter((p) => monthOf(p.atSeconds * 1000) === month);
+      const endSeconds = monthStartMs(nextMonth(month)) / 1000;
+      const split = this.#pending.findIndex((p) => p.atSeconds >= endSeconds);
+      const batch = split === -1 ? this.#pending : this.#pending.slice(0, split);
+      const lastSeconds = (batch.at(-1) as Pending).atSeconds;
       await appendRecords(path.join(this.dir, month + extension), batch, this.#log);
-      this.#pending = this.#pending.filter((p) => !batch.includes(p));
-      this.durableUntilMs = (batch.at(-1) as Pending).atSeconds * 1000;
+      // Samples may have been added (at the end) or dropped (from the front) while the write ran.
+      const kept = this.#pending.findIndex((p) => p.atSeconds > lastSeconds);
+      this.#pending = kept === -1 ? [] : this.#pending.slice(kept);
+      this.durableUntilMs = lastSeconds * 1000;
     }
   }
 }
