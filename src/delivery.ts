@@ -2,7 +2,7 @@
 // below the oldest unfinished one (the low-water mark), so a crash repeats updates and never loses one.
 
 import type { Update } from '@grammyjs/types';
-import { handledUpdateKinds, type Msg } from './glance.js';
+import { payloadOf, type Msg } from './glance.js';
 import { describeError, type Logger } from './log.js';
 
 /**
@@ -12,6 +12,8 @@ import { describeError, type Logger } from './log.js';
 export class Receipt {
   private holds = 0;
   private done = false;
+  /** Kept in the inbox: it does not hold the confirmation back. */
+  durable = false;
 
   constructor(
     readonly updateId: number,
@@ -105,21 +107,31 @@ export class DeliveryLedger {
    */
   classify(updateId: number, firstInAnswer: boolean): Arrival {
     if (this.far.has(updateId)) {
-      if (firstInAnswer || updateId - this.next < farGap) {
-        // The server really holds it: Telegram restarts its numbering after a week without updates.
-        this.far.delete(updateId);
-        this.next = Math.max(this.next, updateId + 1);
-      }
+      if (firstInAnswer || updateId - this.next < farGap) this.adopt(updateId);
       return 'seen';
     }
     if (updateId < this.next) return 'seen';
-    if (this.next > 0 && updateId - this.next >= farGap) return 'far';
+    // Before any update, the sequence is unknown: the first one starts it only once the server sends it again.
+    if (this.next === 0 || updateId - this.next >= farGap) return 'far';
     return 'new';
+  }
+
+  /** The server really holds this far update (Telegram restarts its numbering after a week without updates). */
+  private adopt(updateId: number): void {
+    this.far.delete(updateId);
+    this.next = Math.max(this.next, updateId + 1);
+    const receipt = this.free.get(updateId);
+    if (receipt === undefined || receipt.durable) return;
+    // Part of the sequence now: unfinished, it holds the confirmation like any other.
+    this.free.delete(updateId);
+    this.holding.set(updateId, receipt);
+    this.fetchedAtMs.set(updateId, performance.now());
   }
 
   /** Records an update handed out; `durable` ones (in the inbox) do not hold the confirmation back. */
   open(updateId: number, arrival: 'new' | 'far', durable: boolean, redelivered = false): Receipt {
     const receipt = new Receipt(updateId, redelivered, (r) => this.closed(r));
+    receipt.durable = durable;
     if (arrival === 'far') {
       this.far.add(updateId);
       // A hostile or broken server could send endless far ids: keep the newest few thousand.
@@ -136,6 +148,7 @@ export class DeliveryLedger {
   /** The updates are now in the inbox: they no longer hold the confirmation back. */
   madeDurable(receiptsKept: readonly Receipt[]): void {
     for (const receipt of receiptsKept) {
+      receipt.durable = true;
       if (receipt.finished || !this.holding.delete(receipt.updateId)) continue;
       this.fetchedAtMs.delete(receipt.updateId);
       this.free.set(receipt.updateId, receipt);
@@ -168,21 +181,13 @@ export class DeliveryLedger {
 
 export type Handler = (msg: Msg) => unknown;
 
-/** The payload of `update` a handler takes, or undefined (a kind no handler takes, or not an object). */
-function payloadOf(update: Update): Msg | undefined {
-  for (const kind of handledUpdateKinds) {
-    const payload: unknown = update[kind];
-    if (payload !== undefined) return payload !== null && typeof payload === 'object' ? (payload as Msg) : undefined;
-  }
-  return undefined;
-}
-
 /**
  * Hands an update's payload to `handler` and releases `receipt` once the handler has finished with
  * it (its promise settled, or the listeners it was queued for asked for the next message).
  */
 export function dispatch(update: Update, handler: Handler, receipt: Receipt, log: Logger, track: (task: Promise<unknown>) => void): void {
-  const payload = payloadOf(update);
+  // Kinds beyond the default five reach handlers only when allowedUpdates asks for them.
+  const payload = payloadOf(update)?.payload as Msg | undefined;
   receipt.hold();
   if (payload === undefined) {
     log.debug(`update ${update.update_id} carries no payload a handler takes; skipped`);

@@ -27,6 +27,8 @@ export interface PollingOptions {
   /** Exponential backoff after a fault: the first delay and the cap, in ms. */
   backoffInitialMs?: number;
   backoffCapMs?: number;
+  /** The longest a 429's retry_after is obeyed, in ms: a broken or hostile answer cannot park the loop for days. */
+  retryAfterCapMs?: number;
   /**
    * A directory for the durable inbox (inbox.ts): fetched updates are kept there (one fsync per batch)
    * and confirmed to Telegram at once, so a busy chat never holds back another; unfinished ones are
@@ -56,7 +58,7 @@ export type RetryDecision = { retry: true; delayMs: number; reason: string } | {
  * malformed answers and 409 back off exponentially with jitter up to the cap; 429 waits as long as
  * the server asks; a rejected token stops the loop.
  */
-export function retryPolicy(error: unknown, attempt: number, options: { initialMs: number; capMs: number; random: () => number }): RetryDecision {
+export function retryPolicy(error: unknown, attempt: number, options: { initialMs: number; capMs: number; random: () => number; retryAfterCapMs?: number }): RetryDecision {
   const ceiling = Math.min(options.capMs, options.initialMs * 2 ** Math.min(attempt, 30));
   const backoff = ceiling / 2 + (options.random() * ceiling) / 2;
   if (error instanceof TelegramError) {
@@ -65,7 +67,11 @@ export function retryPolicy(error: unknown, attempt: number, options: { initialM
     }
     if (error.errorCode === 429) {
       const seconds = error.parameters.retry_after;
-      if (typeof seconds === 'number' && seconds >= 0) return { retry: true, delayMs: seconds * 1000, reason: `rate limited: retrying after ${seconds} s as the Bot API asks` };
+      const capMs = options.retryAfterCapMs ?? 600_000;
+      if (typeof seconds === 'number' && seconds >= 0 && seconds * 1000 <= capMs) {
+        return { retry: true, delayMs: seconds * 1000, reason: `rate limited: retrying after ${seconds} s as the Bot API asks` };
+      }
+      if (typeof seconds === 'number' && seconds > 0) return { retry: true, delayMs: capMs, reason: `rate limited with retry_after ${seconds} s: waiting at most ${capMs / 1000} s` };
     }
     if (error.errorCode === 409) return { retry: true, delayMs: backoff, reason: `409 ${error.description}` };
     return { retry: true, delayMs: backoff, reason: `${error.errorCode} ${error.description}` };
@@ -115,6 +121,7 @@ export class MessageLoop {
       allowedUpdates: options.allowedUpdates ?? handledUpdateKinds,
       backoffInitialMs: options.backoffInitialMs ?? 500,
       backoffCapMs: options.backoffCapMs ?? 30_000,
+      retryAfterCapMs: options.retryAfterCapMs ?? 600_000,
       inboxDir: options.inboxDir,
       maxBacklog: options.maxBacklog ?? 20_000,
       stuckAfterMs: options.stuckAfterMs ?? 60_000,
@@ -161,7 +168,9 @@ export class MessageLoop {
       } catch (error) {
         this.lastActivityAtMs = performance.now();
         if (this.stopping) break;
-        const decision = retryPolicy(error, attempt++, { initialMs: this.options.backoffInitialMs, capMs: this.options.backoffCapMs, random: this.options.random });
+        const decision = retryPolicy(error, attempt++, {
+          initialMs: this.options.backoffInitialMs, capMs: this.options.backoffCapMs, random: this.options.random, retryAfterCapMs: this.options.retryAfterCapMs,
+        });
         if (!decision.retry) {
           this.log.error(`polling stopped: ${decision.reason}`);
           this.stopping = true;
@@ -178,8 +187,9 @@ export class MessageLoop {
       this.lastPollAtMs = this.lastActivityAtMs = performance.now();
       const fresh = this.take(updates);
       if (fresh.length > 0) await this.keep(fresh);
-      // Only updates already handed out: nothing new on the server right now, and asking again at once would spin.
-      else if (updates.length > 0) await this.waitFor(() => this.ledger.holdingCount === 0, this.options.recheckMs);
+      // Only updates already handed out: nothing new on the server right now. Ask again once the offset can move
+      // past them; asking again with the same offset at once would spin.
+      else if (updates.length > 0) await this.waitFor(() => this.ledger.holdingCount === 0 && this.ledger.mark !== offset, this.options.recheckMs);
     }
   }
 
@@ -190,7 +200,7 @@ export class MessageLoop {
       const id = update.update_id;
       const arrival = this.ledger.classify(id, index === 0);
       if (arrival === 'seen') continue;
-      if (arrival === 'far') {
+      if (arrival === 'far' && this.ledger.nextId > 0) {
         this.log.warn(`update ${id} is far from the sequence (next expected about ${this.ledger.nextId}): handled, but the offset stays ` +
           'until the server sends it again first, so later updates of the sequence are not confirmed away');
       }
@@ -260,6 +270,7 @@ export class MessageLoop {
 
   /** Resolves when `ready()` holds after a change, after `maxMs`, when the oldest update gets stuck, or on stop. */
   private waitFor(ready: () => boolean, maxMs: number): Promise<void> {
+    if (ready()) return Promise.resolve();
     const oldest = this.ledger.oldestHolding();
     const stuckInMs = oldest === undefined ? Number.POSITIVE_INFINITY : oldest.fetchedAtMs + this.options.stuckAfterMs - performance.now();
     const ms = Math.max(0, Math.min(maxMs, stuckInMs));

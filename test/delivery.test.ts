@@ -158,9 +158,9 @@ test('after a restart, a handler can tell a message it is handed again', async (
   h.emu.pushText('slow', { chatId: 2 });
   h.emu.pushText('queued', { chatId: 2 });
   await eventually(() => seen.length === 2);
+  await eventually(() => h.emu.queuedUpdates === 0, 5000, 'the inbox let the loop confirm everything it fetched');
   await loop1.stop();
   first.dead = true;
-  assert.equal(h.emu.queuedUpdates, 0, 'the inbox let the loop confirm everything it fetched');
   const bot2 = new DelegatorBot(TOKEN, [[perChatId(), createRun(stuckRun({ dead: false }, 0))]], { apiRoot: h.emu.apiRoot, log: h.log });
   h.loop(bot2, undefined, { inboxDir, stopDeadlineMs: 20 });
   await eventually(() => seen.length === 4);
