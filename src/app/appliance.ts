@@ -16,6 +16,7 @@ import type { Config } from './config.js';
 import { ChartMaker } from './history/chart.js';
 import { FileHistoryStore } from './history/store.js';
 import { IpCam, type CamClosedReason, type IpCamOptions } from './ipcam.js';
+import { LiveReports } from './live-report.js';
 import { MotionWatcher } from './motion.js';
 import type { MqttOutlet } from './mqtt/outlet.js';
 import { ReadingSource } from './readings.js';
@@ -98,7 +99,9 @@ export class Appliance {
     let app: AppContext;
     const bot = new DelegatorBot(config.token, [[perChatId(), (seedTuple) => new TelepiChat(seedTuple, app).run()]], { apiRoot: config.apiRoot, log });
     const send = (chatId: number, text: string) => bot.sendMessage(chatId, text);
-    const climate = new ClimateService({ sensor: hardware.climate, store, send, clock, log });
+    // REPORT_STYLE=edit: a chat's reports edit one live message instead of adding one each time.
+    const reportSend = config.reportStyle === 'edit' ? new LiveReports(bot).send : send;
+    const climate = new ClimateService({ sensor: hardware.climate, store, send: reportSend, clock, log });
     const ipcam = new IpCam({
       hardware, store, log, clock: monotonic, lanAddress: options.lanAddress, listenHost: options.listenHost,
       port: config.stream.port, externalPort: config.stream.externalPort, ttlMs: config.stream.ttlMs, ...options.cameraTiming,
