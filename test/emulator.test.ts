@@ -531,3 +531,33 @@ test('close() ends a hanging request and a waiting long poll promptly, and is id
   await emu.close();
   await assert.rejects(fetch(url(emu, 'getMe')));
 });
+
+test('on demand, sends beyond the rate limits are answered 429 with retry_after: per chat, per group and overall', { timeout: 10_000 }, async () => {
+  const rateLimits = { global: { count: 5, windowMs: 60_000 }, perChat: { count: 2, windowMs: 60_000 }, perGroup: { count: 3, windowMs: 60_000 } };
+  await withEmulator({ rateLimits }, async (emu) => {
+    const send = async (chatId: number) => (await api(emu, 'sendMessage', { chat_id: chatId, text: 'x' })).status;
+    assert.deepEqual([await send(1), await send(1), await send(1)], [200, 200, 429], 'a private chat: 2 per window');
+    assert.deepEqual([await send(-5), await send(-5), await send(-5)], [200, 200, 200], 'a group: 3 per window');
+    const limited = await api(emu, 'sendMessage', { chat_id: 2, text: 'x' });
+    assert.deepEqual([limited.status, limited.body.parameters?.retry_after], [429, 60], 'overall: 5 per window, and it says when to come back');
+    assert.equal((await api(emu, 'sendChatAction', { chat_id: 1, action: 'typing' })).status, 200, 'chat actions are not messages');
+    assert.equal((await api(emu, 'getMe')).status, 200);
+    assert.equal(emu.calls.filter((call) => call.rateLimited).length, 2);
+    assert.equal(emu.sentMessages().length, 5, 'nothing limited was sent');
+    emu.enforceRateLimits(false);
+    assert.equal(await send(1), 200);
+  });
+});
+
+test('an album is refused whole when one attach:// part is missing, and needs 2 to 10 items', { timeout: 5000 }, async () => {
+  await withEmulator({}, async (emu) => {
+    const photo = { name: 'a.jpg', type: 'image/jpeg', bytes: Buffer.from('jpeg') };
+    const media = JSON.stringify([{ type: 'photo', media: 'attach://a' }, { type: 'photo', media: 'attach://b' }]);
+    const { body, type } = multipart({ chat_id: '1', media }, { a: photo });
+    const refused = await answer(await fetch(url(emu, 'sendMediaGroup'), { method: 'POST', headers: { 'content-type': type }, body }));
+    assert.deepEqual([refused.status, refused.body.description], [400, 'Bad Request: there is no b in the request for photo']);
+    assert.equal(emu.sentMessages(1).length, 0, 'no half album');
+    const one = await api(emu, 'sendMediaGroup', { chat_id: 1, media: [{ type: 'photo', media: 'AgACAgIAAx0' }] });
+    assert.deepEqual([one.status, one.body.description], [400, 'Bad Request: media must hold 2 to 10 items']);
+  });
+});
