@@ -149,6 +149,10 @@ test('HISTORY_KEEP removes the months wholly older than it, and only those', { t
   assert.deepEqual(removed, ['2024-01.tph']);
   assert.deepEqual(readdirSync(dir).sort(), ['2024-02.tph', '2024-03.tph', '2024-12.tph', 'notes.txt']);
   assert.ok(log.lines.some((l) => l.includes('removed 2024-01.tph')));
+  // The first reading of a new month removes, by itself, what has aged out since.
+  await add(store, reading(Date.UTC(2025, 2, 31)));
+  await store.flush();
+  assert.deepEqual(readdirSync(dir).sort(), ['2024-03.tph', '2024-12.tph', '2025-03.tph', 'notes.txt']);
 });
 
 test('a file that is not telepi history is moved aside at open, and a new one is started', { timeout: 10_000 }, async (t) => {

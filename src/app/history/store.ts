@@ -209,7 +209,9 @@ export class FileHistoryStore implements HistoryStore {
       const split = this.#pending.findIndex((p) => p.atSeconds >= endSeconds);
       const batch = split === -1 ? this.#pending : this.#pending.slice(0, split);
       const lastSeconds = (batch.at(-1) as Pending).atSeconds;
-      await appendRecords(path.join(this.dir, month + extension), batch, this.#log);
+      const created = await appendRecords(path.join(this.dir, month + extension), batch, this.#log);
+      // A new month is when an old one may have aged out of HISTORY_KEEP.
+      if (created) await this.prune(lastSeconds * 1000).catch((error: unknown) => this.#log.warn(`history: could not remove old months: ${describeError(error)}`));
       // Samples may have been added (at the end) or dropped (from the front) while the write ran.
       const kept = this.#pending.findIndex((p) => p.atSeconds > lastSeconds);
       this.#pending = kept === -1 ? [] : this.#pending.slice(kept);
@@ -285,8 +287,8 @@ async function repairTail(file: string, log: Logger): Promise<number> {
   return end > headerBytes ? row.atMs / 1000 : 0;
 }
 
-/** Appends records to a month file: header first when new, a torn tail cut first, then one write and a datasync. */
-async function appendRecords(file: string, batch: Pending[], log: Logger): Promise<void> {
+/** Appends records to a month file: header first when new, a torn tail cut first, then one write and a datasync; true when it created the file. */
+async function appendRecords(file: string, batch: Pending[], log: Logger): Promise<boolean> {
   let created = false;
   let handle: FileHandle | undefined;
   try {
@@ -323,6 +325,7 @@ async function appendRecords(file: string, batch: Pending[], log: Logger): Promi
     await handle?.close();
   }
   if (created) await syncDir(path.dirname(file));
+  return created;
 }
 
 // A new file's directory entry is durable only once the directory itself is synced.
