@@ -125,7 +125,7 @@ export class ApiClient {
       const decision = flow === undefined ? undefined : resendDecision(method, failure, attempt, request.replayable !== false, flow.options);
       if (decision === undefined || !decision.retry) throw failure;
       const retryAfter = failure instanceof TelegramError ? failure.parameters.retry_after : undefined;
-      if (chatId !== undefined && retryAfter !== undefined) flow?.scheduler?.pause(chatId, retryAfter * 1000);
+      if (chatId !== undefined && typeof retryAfter === 'number' && retryAfter > 0) flow?.scheduler?.pause(chatId, retryAfter * 1000);
       this.log?.warn(`${method} failed: ${decision.reason}; sending it again in ${Math.round(decision.delayMs)} ms (attempt ${attempt + 2})`);
       await this.whileOpen(method, delay(decision.delayMs, options.signal, this.closed.signal));
     }

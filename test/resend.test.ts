@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { Bot } from '../src/bot.js';
 import { NetworkError, TelegramError } from '../src/errors.js';
 import { BotApiEmulator } from '../src/emulator/index.js';
-import { isRepeatable } from '../src/resend.js';
+import { isRepeatable, resendDecision } from '../src/resend.js';
 import { harness, TOKEN } from './support.js';
 
 const quickResend = { backoffInitialMs: 5, backoffCapMs: 20 };
@@ -115,3 +115,24 @@ function freePort(): Promise<number> {
     });
   });
 }
+
+test('the resend decision, case by case, including odd answers from a hostile server', () => {
+  const limited = (retryAfter: unknown) => new TelegramError('sendMessage', 429, 'Too Many Requests', { retry_after: retryAfter as number });
+  const refused = new NetworkError('sendMessage', 'network', 'network error (ECONNREFUSED)', undefined, true);
+  const reset = new NetworkError('sendMessage', 'network', 'network error (ECONNRESET)');
+  const fixed = { random: () => 0.5, backoffInitialMs: 100, backoffCapMs: 1000 };
+  const delayOf = (d: ReturnType<typeof resendDecision>) => (d.retry ? d.delayMs : undefined);
+  assert.equal(delayOf(resendDecision('sendMessage', limited(2), 0, true, fixed)), 2000);
+  assert.equal(delayOf(resendDecision('sendMessage', limited(1e9), 0, true, fixed)), undefined, 'an absurd retry_after fails at once');
+  assert.equal(delayOf(resendDecision('sendMessage', limited('soon'), 0, true, fixed)), 75, 'a retry_after that is not a number: plain backoff');
+  assert.equal(delayOf(resendDecision('sendMessage', limited(-5), 0, true, fixed)), 75, 'a negative one too');
+  assert.equal(delayOf(resendDecision('sendMessage', refused, 2, true, fixed)), 300, 'never sent: backoff grows with the attempt');
+  assert.equal(delayOf(resendDecision('sendMessage', refused, 3, true, fixed)), undefined, 'the fourth failure is the last');
+  assert.equal(delayOf(resendDecision('sendMessage', reset, 0, true, fixed)), undefined);
+  assert.equal(delayOf(resendDecision('sendMessage', reset, 0, true, { ...fixed, resendAmbiguous: true })), 75);
+  assert.equal(delayOf(resendDecision('getChat', reset, 0, true, fixed)), 75);
+  assert.equal(delayOf(resendDecision('sendDocument', limited(1), 0, false, fixed)), undefined, 'a stream cannot be read twice');
+  assert.equal(delayOf(resendDecision('sendMessage', new TelegramError('sendMessage', 400, 'Bad Request'), 0, true, fixed)), undefined);
+  assert.equal(delayOf(resendDecision('sendMessage', new NetworkError('sendMessage', 'aborted', 'aborted'), 0, true, fixed)), undefined);
+  assert.equal(delayOf(resendDecision('sendMessage', new Error('could not read the file'), 0, true, fixed)), undefined);
+});
