@@ -72,6 +72,7 @@ export class DeliveryLedger {
   private readonly fetchedAtMs = new Map<number, number>();
   private readonly far = new Set<number>();
   private next = 0;
+  private opened = 0;
   private changed: (() => void) | undefined;
 
   constructor(private readonly onFinished: (receipt: Receipt) => void = () => {}) {}
@@ -85,6 +86,11 @@ export class DeliveryLedger {
   get mark(): number {
     for (const id of this.holding.keys()) return id;
     return this.next;
+  }
+
+  /** Whether any update was handed out since this ledger began. */
+  get handedOutAny(): boolean {
+    return this.opened > 0;
   }
 
   get unfinished(): number {
@@ -132,6 +138,7 @@ export class DeliveryLedger {
   open(updateId: number, arrival: 'new' | 'far', durable: boolean, redelivered = false): Receipt {
     const receipt = new Receipt(updateId, redelivered, (r) => this.closed(r));
     receipt.durable = durable;
+    this.opened++;
     if (arrival === 'far') {
       this.far.add(updateId);
       // A hostile or broken server could send endless far ids: keep the newest few thousand.

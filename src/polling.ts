@@ -324,6 +324,7 @@ export class MessageLoop {
     await this.polled.catch(() => {});
     if (!alreadyStopped) this.access.stopped();
     await this.drain(deadlineMs);
+    await this.startSequence();
     const offset = this.ledger.mark;
     if (offset > this.confirmedOffset) {
       try {
@@ -335,6 +336,20 @@ export class MessageLoop {
     }
     if (this.ledger.unfinished > 0) this.log.info(`${this.ledger.unfinished} update(s) left unfinished: they come again after a restart`);
     await this.inbox?.close(confirmTimeoutMs);
+  }
+
+  /**
+   * Stopped before the sequence started (the first updates are confirmed only once the server repeats
+   * them): asks the server once what it holds, so what was handled is not handed out again.
+   */
+  private async startSequence(): Promise<void> {
+    if (this.ledger.nextId > 0 || !this.ledger.handedOutAny) return;
+    try {
+      const held = updateList(await this.bot.getUpdates({ offset: 0, limit: this.options.limit, timeout: 0 }, { timeoutMs: confirmTimeoutMs }));
+      for (const [index, update] of held.entries()) this.ledger.classify(update.update_id, index === 0);
+    } catch (error) {
+      this.log.debug(`could not ask which updates the server holds (${describeError(error)})`);
+    }
   }
 
   /** Waits for running handlers and delegates, new ones included, up to the deadline. */
