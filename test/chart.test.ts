@@ -121,3 +121,22 @@ test('time ticks fall on round local times, value axes on round steps', () => {
   assert.deepEqual(valueScale(20.3, 23.9, 2), { lo: 20, hi: 24, step: 1 });
   assert.deepEqual(valueScale(1012.9, 1013.1, 4), { lo: 1011, hi: 1015, step: 1 });
 });
+
+test('one lone reading, or a perfectly flat day, still draws a visible mark in each panel', { timeout: 30_000 }, async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'telepi-chart-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const store = await FileHistoryStore.open(dir, { keepMs: 365 * day, log: memoryLogger(), maxBatch: 100_000, maxBuffered: 100_000 });
+  await add(store, { atMs: nowMs - 5 * hour, reading: { temperature: 19.5, humidity: 50, pressure: 1000 } });
+  const lone = await new ChartMaker({ store, everyMs: minute, utcOffsetMs: utc }).make(day, nowMs);
+  assert.equal(lone.caption, 'Last 24h\nmin  19.5°C  50.0%  1,000.0hPa\navg  19.5°C  50.0%  1,000.0hPa\nmax  19.5°C  50.0%  1,000.0hPa');
+  const png = decodePng(lone.png);
+  for (const panel of chartLayout(lone.data).panels) {
+    assert.ok(countColour(png, panel, panelStyles[panel.quantity].colour) > 10, `the lone ${panel.quantity} reading is invisible`);
+  }
+  for (let atMs = nowMs - 4 * hour; atMs <= nowMs; atMs += minute) await add(store, { atMs, reading: { temperature: 19.5, humidity: 50, pressure: 1000 } });
+  const flat = decodePng((await new ChartMaker({ store, everyMs: minute, utcOffsetMs: utc }).make(4 * hour, nowMs)).png);
+  for (const panel of chartLayout(lone.data).panels) {
+    // A flat line is thin and anti-aliased: its pixels are a blend of the colour and the background.
+    assert.ok(countColour(flat, panel, panelStyles[panel.quantity].colour, 80) > 500, `the flat ${panel.quantity} line is invisible`);
+  }
+});
