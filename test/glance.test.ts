@@ -3,8 +3,9 @@ import { test } from 'node:test';
 import type { CallbackQuery, Message, Update } from '@grammyjs/types';
 import {
   chatOf, contentTypes, flavor, glance, hasContent, isCallbackQuery, isInlineQuery, isMessage, isText, payloadOf, updateKinds,
-  type Payload, type UpdateKind,
+  type Payload,
 } from '../src/glance.js';
+import { sampleUpdates } from './fixtures/update-kinds.js';
 
 const chat = { id: 42, type: 'private' as const, first_name: 'Ann' };
 const base = { message_id: 1, date: 1_700_000_000, chat, from: { id: 42, is_bot: false, first_name: 'Ann' } };
@@ -51,40 +52,6 @@ test('flavor tells messages, edits, channel posts and edited channel posts apart
   assert.equal(flavor(post), 'channel_post');
   assert.equal(flavor({ ...post, edit_date: 5 } as Message), 'edited_channel_post');
 });
-
-const user = base.from;
-const group = { id: -100, type: 'supergroup' as const, title: 'Home' };
-const member = { user, status: 'member' };
-/** One update of every kind, as Telegram sends them (fields trimmed to the required ones). */
-const sampleUpdates: Record<UpdateKind, Record<string, unknown>> = {
-  message: { ...base, text: 'hi' },
-  edited_message: { ...base, text: 'hi!', edit_date: 2 },
-  channel_post: { message_id: 3, date: 1, chat: { id: -200, type: 'channel', title: 'News' }, text: 'x' },
-  edited_channel_post: { message_id: 3, date: 1, edit_date: 2, chat: { id: -200, type: 'channel', title: 'News' }, text: 'y' },
-  business_connection: { id: 'bc1', user, user_chat_id: 42, date: 1, is_enabled: true },
-  business_message: { ...base, business_connection_id: 'bc1', text: 'hello shop' },
-  edited_business_message: { ...base, business_connection_id: 'bc1', edit_date: 2, text: 'hello shop!' },
-  deleted_business_messages: { business_connection_id: 'bc1', chat, message_ids: [1, 2] },
-  guest_message: { ...base, guest_query_id: 'g1', text: 'from a guest' },
-  stopped_message_generation: { chat, draft_id: 7 },
-  message_reaction: { chat, message_id: 1, date: 1, user, old_reaction: [], new_reaction: [{ type: 'emoji', emoji: '👍' }] },
-  message_reaction_count: { chat: group, message_id: 1, date: 1, reactions: [{ type: { type: 'emoji', emoji: '👍' }, total_count: 2 }] },
-  inline_query: { id: 'iq1', from: user, query: 'temp', offset: '' },
-  chosen_inline_result: { result_id: 'r1', from: user, query: 'temp' },
-  callback_query: { id: 'cq1', from: user, chat_instance: 'ci', data: 'again', message: { ...base, text: 'Pick one' } },
-  shipping_query: { id: 'sq1', from: user, invoice_payload: 'p', shipping_address: { country_code: 'DE', state: '', city: 'B', street_line1: 'x', street_line2: '', post_code: '1' } },
-  pre_checkout_query: { id: 'pc1', from: user, currency: 'XTR', total_amount: 5, invoice_payload: 'p' },
-  purchased_paid_media: { from: user, paid_media_payload: 'p' },
-  poll: { id: 'p1', question: 'Warm?', options: [], total_voter_count: 0, is_closed: false, is_anonymous: true, type: 'regular', allows_multiple_answers: false },
-  poll_answer: { poll_id: 'p1', user, option_ids: [0] },
-  my_chat_member: { chat: group, from: user, date: 1, old_chat_member: { ...member, status: 'left' }, new_chat_member: { ...member, user: { id: 1000, is_bot: true, first_name: 'telepi' } } },
-  chat_member: { chat: group, from: user, date: 1, old_chat_member: { ...member, status: 'left' }, new_chat_member: member },
-  chat_join_request: { chat: group, from: user, user_chat_id: 42, date: 1 },
-  chat_boost: { chat: group, boost: { boost_id: 'b1', add_date: 1, expiration_date: 2, source: { source: 'premium', user } } },
-  removed_chat_boost: { chat: group, boost_id: 'b1', remove_date: 2, source: { source: 'premium', user } },
-  managed_bot: { user, bot: { id: 2000, is_bot: true, first_name: 'helper' } },
-  subscription: { user, invoice_payload: 'p', state: 'active' },
-};
 
 test('every update kind: payloadOf finds its payload, and flavor names it', () => {
   assert.deepEqual(Object.keys(sampleUpdates).sort(), [...updateKinds].sort(), 'a sample for every kind');
