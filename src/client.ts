@@ -296,7 +296,9 @@ function isLoopback(hostname: string): boolean {
 function chatKeyOf(params: object): number | string | undefined {
   const { chat_id, user_id } = params as { chat_id?: unknown; user_id?: unknown };
   const id = chat_id ?? user_id;
-  return typeof id === 'number' || typeof id === 'string' ? id : undefined;
+  // "-100123" and -100123 are one chat (and a group): only @usernames stay strings.
+  if (typeof id === 'string') return /^-?\d+$/.test(id) ? Number(id) : id;
+  return typeof id === 'number' ? id : undefined;
 }
 
 /** Resolves after `ms`; rejects as soon as one of the signals fires. */

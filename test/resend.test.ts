@@ -136,3 +136,14 @@ test('the resend decision, case by case, including odd answers from a hostile se
   assert.equal(delayOf(resendDecision('sendMessage', new NetworkError('sendMessage', 'aborted', 'aborted'), 0, true, fixed)), undefined);
   assert.equal(delayOf(resendDecision('sendMessage', new Error('could not read the file'), 0, true, fixed)), undefined);
 });
+
+test('a chat id given as a numeric string is paced as the same chat', { timeout: 5000 }, async (t) => {
+  const h = await harness(t, { rateLimits: { perChat: { count: 1, windowMs: 60_000 } } });
+  const bot = h.own(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log, flow: { limits: { perChat: { count: 1, windowMs: 60_000 } }, maxAttempts: 1 } }));
+  await bot.sendMessage(42, 'first');
+  let second = false;
+  void bot.sendMessage('42', 'second').then(() => (second = true), () => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(second, false, '"42" waits for 42\'s window instead of meeting a 429');
+  assert.equal(h.emu.calls.filter((call) => call.rateLimited).length, 0);
+});

@@ -1,5 +1,7 @@
 // Telegram's message rate limits, enforced on demand: too many sends overall, to one chat or to one
 // group within a window are answered 429 with retry_after, as Telegram does.
+// Apart from the client's flow.ts on purpose: the emulator models Telegram and the client obeys it; one
+// shared definition would let a test of the client agree with itself.
 import type { Chat } from '@grammyjs/types';
 
 export interface EmulatorRateWindow {
