@@ -9,6 +9,7 @@ import { buildTelepi } from './build-telepi.js';
 import { contestants, type Contestant } from './contestants.js';
 import { runExpiry, runUpload } from './memory.js';
 import { renderHistory, runHistoryBench } from './history.js';
+import { renderHostileHttp, runHostileHttpBench } from './hostile-http.js';
 import { renderMqtt, runMqttBench } from './mqtt.js';
 import { measureNowLatency, nowLatencyNote } from './now-latency.js';
 import { renderMarkdown, type Results } from './report.js';
@@ -76,6 +77,9 @@ const history = await attempt('history', runHistoryBench);
 progress('history and /chart: done');
 const stream = await attempt('stream', runStreamBenchApart);
 progress('MJPEG relay: done');
+// The viewer under a 60 s pipelined flood and 1,000 idle connections (about 2 min).
+const hostile = await attempt('hostile HTTP', () => runHostileHttpBench());
+progress('hostile HTTP: done');
 
 const markdown = renderMarkdown({
   meta: {
@@ -93,5 +97,5 @@ const markdown = renderMarkdown({
   workloads: { oneChat: workloads[0]?.name ?? '', manyChats: workloads[1]?.name ?? '', updates: UPDATES },
   runs, upload, expiry, now, stream,
 });
-process.stdout.write(`${markdown}\n${renderMqtt(mqtt)}\n${renderHistory(history)}`);
-await writeFile(new URL('./RESULTS.md', import.meta.url), `# telepi benchmark results\n\n${markdown}\n${renderMqtt(mqtt)}\n${renderHistory(history)}`);
+process.stdout.write(`${markdown}\n${renderMqtt(mqtt)}\n${renderHistory(history)}\n${renderHostileHttp(hostile)}`);
+await writeFile(new URL('./RESULTS.md', import.meta.url), `# telepi benchmark results\n\n${markdown}\n${renderMqtt(mqtt)}\n${renderHistory(history)}\n${renderHostileHttp(hostile)}`);

@@ -85,6 +85,9 @@ export class ConnectionGuard {
   /** Applies the idle timeout and starts counting the server's connections; node:http drops a timed-out socket itself. */
   attach(server: Server): void {
     server.timeout = this.limits.idleTimeoutMs;
+    // Beyond every cap, node:net closes the handle before making a socket of it: a connection flood costs no objects.
+    server.maxConnections = this.limits.maxConnections + this.limits.reservedConnections;
+    server.on('drop', () => (this.refused += 1));
     server.on('connection', (socket: Socket) => this.accept(socket));
   }
 

@@ -26,8 +26,8 @@ export interface TelepiChildOptions {
   streamPort: number;
   /** Node flags for the child, e.g. a small heap as on a Pi. */
   nodeArgs?: string[];
-  /** 'source' (default): src/ through tsx; 'dist': bin/telepi.js over dist/, as installed (build it first). */
-  from?: 'source' | 'dist';
+  /** 'source' (default): src/ through tsx; 'dist': bin/telepi.js over dist/, as installed (build it first); or a script run through tsx. */
+  from?: 'source' | 'dist' | { script: string };
   env?: NodeJS.ProcessEnv;
 }
 
@@ -42,8 +42,10 @@ export async function freePort(): Promise<number> {
 }
 
 export function startTelepiChild(emu: BotApiEmulator, options: TelepiChildOptions): TelepiChild {
-  const entry = options.from === 'dist' ? ['bin/telepi.js', 'run']
-    : ['--import', 'tsx', '-e', "const { main } = await import('./src/app/cli.ts'); process.exitCode = await main(['run']);"];
+  const from = options.from ?? 'source';
+  const entry = from === 'dist' ? ['bin/telepi.js', 'run']
+    : from === 'source' ? ['--import', 'tsx', '-e', "const { main } = await import('./src/app/cli.ts'); process.exitCode = await main(['run']);"]
+      : ['--import', 'tsx', from.script];
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...entry], {
     cwd: new URL('..', import.meta.url),
     env: {
