@@ -73,13 +73,14 @@ export async function startBroker(t: Pick<TestContext, 'after'>, options: Broker
   let child: ChildProcess | undefined;
   const readLog = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : '');
   const start = async () => {
+    const logBefore = readLog().length;
     const started = spawn(MOSQUITTO, ['-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     started.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     child = started;
     const deadline = performance.now() + 10_000;
     // Ready once the log says it runs; a broker that exits at start says why on stderr or in the log.
-    while (!/mosquitto version [\d.]+ running/.test(readLog().split('starting').at(-1) ?? '')) {
+    while (!/mosquitto version [\d.]+ running/.test(readLog().slice(logBefore))) {
       if (started.exitCode !== null) throw new Error(`mosquitto exited with ${started.exitCode} at start: ${stderr} ${readLog()}`);
       if (performance.now() > deadline) throw new Error(`mosquitto did not start within 10 s: ${readLog()}`);
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -163,7 +164,7 @@ export async function watch(t: TestContext, broker: Broker, topics: string[], lo
   });
   const messages: Received[] = [];
   client.on('message', (topic, payload, packet) => messages.push({ topic, payload, retain: packet.retain }));
-  await client.subscribeAsync(topics, { qos: 1 });
+  if (topics.length > 0) await client.subscribeAsync(topics, { qos: 1 });
   const close = () => client.endAsync(true).catch(() => undefined);
   t.after(close);
   return {

@@ -44,6 +44,18 @@ export interface BackoffOptions {
 
 export const defaultBackoff: BackoffOptions = { initialMs: 1000, capMs: 60_000 };
 
+/** A link that stayed up this long resets the backoff. */
+const stableLinkMs = 60_000;
+
+/** How long a QoS 1 publish may wait for the broker's ack. */
+const ackTimeoutMs = 10_000;
+
+/** Short links in a row that point at a client id clash. */
+const shortLinksBeforeError = 3;
+
+/** The biggest message the broker may send us: the birth message and the button's command are a few bytes. */
+const maxIncomingBytes = 64 * 1024;
+
 export interface LinkStatus {
   connected: boolean;
   /** The broker's URL: credentials are never part of it. */
@@ -89,6 +101,11 @@ export class MqttLink {
   private reportedOutage = false;
   private lastPublishAtMs: number | null = null;
   private lastError: string | null = null;
+  private connectedAtMs: number | undefined;
+  /** Links in a row that the broker closed before they held (stableLinkMs). */
+  private shortLinks = 0;
+  /** A client id clash is said once per run: it lasts until someone changes a setting. */
+  private reportedTakeover = false;
 
   private constructor(private readonly options: MqttLinkOptions) {}
 
@@ -105,6 +122,10 @@ export class MqttLink {
       keepalive: options.keepaliveSeconds ?? 30,
       connectTimeout: options.connectTimeoutMs ?? 10_000,
       clean: true,
+      // MQTT 5: the broker says why it drops us (another client with our id), and keeps big messages to itself.
+      protocolVersion: 5,
+      // telepi only receives one-word commands: a stranger's 100 MB message must not reach a 512 MB Pi.
+      properties: { maximumPacketSize: maxIncomingBytes },
       // Reconnects are ours (backoff, final refusals); MQTT.js would retry every second forever.
       reconnectPeriod: 0,
       // Nothing waits for a connection: a publish while down is dropped, not stored.
@@ -119,6 +140,7 @@ export class MqttLink {
     client.on('message', (topic, payload) => options.onMessage(topic, payload));
     client.on('error', (error) => link.failed(error));
     client.on('close', () => link.closed());
+    client.on('disconnect', (packet) => link.disconnected(packet.reasonCode));
     return link;
   }
 
@@ -135,11 +157,9 @@ export class MqttLink {
   async publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<boolean> {
     const client = this.client;
     if (client === undefined || !client.connected || this.closing) return false;
-    try {
-      await client.publishAsync(topic, payload, options);
-    } catch (error) {
-      // The link dropped under it: the next connect republishes the latest state.
-      this.options.log.debug(`MQTT: publish to ${topic} was lost with the link: ${describeError(error)}`);
+    // A link that drops under a QoS 1 publish never acks it: the next connect republishes the latest state instead.
+    if (!(await within(performance.now() + ackTimeoutMs, client.publishAsync(topic, payload, options)))) {
+      this.options.log.debug(`MQTT: publish to ${topic} was not acknowledged: the link dropped under it`);
       return false;
     }
     this.lastPublishAtMs = (this.options.now ?? Date.now)();
@@ -156,15 +176,18 @@ export class MqttLink {
     this.closing = true;
     this.options.clock.clearTimeout(this.retryTimer);
     const deadlineMs = performance.now() + timeoutMs;
-    if (client.connected && lastWords !== null) {
-      await within(deadlineMs, client.publishAsync(lastWords.topic, lastWords.payload, { qos: 1, retain: true }));
+    if (client.connected) {
+      if (lastWords !== null) await within(deadlineMs, client.publishAsync(lastWords.topic, lastWords.payload, { qos: 1, retain: true }));
+      await within(deadlineMs, client.endAsync(false));
     }
-    await within(deadlineMs, client.endAsync(false));
+    // Forced (a no-op after a clean end): fails the publishes still waiting for a broker that is gone.
     await client.endAsync(true).catch(() => undefined);
   }
 
   private async connected(client: MqttClient): Promise<void> {
-    this.attempt = 0;
+    this.connectedAtMs = performance.now();
+    // A login that works again (the password was fixed) ends the slow retries of a refusal.
+    if (this.attempt === Infinity) this.attempt = 0;
     this.reportedOutage = false;
     this.lastError = null;
     this.options.log.info(`MQTT: connected to ${this.options.url}`);
@@ -193,8 +216,25 @@ export class MqttLink {
     this.reportedOutage = true;
   }
 
+  /** The broker ended the session: 142 is another client connecting with our client id. */
+  private disconnected(reasonCode: number | undefined): void {
+    if (reasonCode !== 142 || this.reportedTakeover) return;
+    this.reportedTakeover = true;
+    this.lastError = `another client connected as ${this.options.clientId}`;
+    this.options.log.error(`MQTT: ${this.options.url} keeps closing this link right after connecting: another client probably uses the id ${this.options.clientId}; give each Pi its own MQTT_NODE_ID`);
+  }
+
   private closed(): void {
     if (this.closing || this.client === undefined) return;
+    // Backoff starts afresh only after a link that held: two clients kicking each other out must not reconnect at once.
+    if (this.connectedAtMs !== undefined) {
+      const held = performance.now() - this.connectedAtMs >= stableLinkMs;
+      this.attempt = held ? 0 : this.attempt;
+      this.shortLinks = held ? 0 : this.shortLinks + 1;
+      // Mosquitto 2.0 closes the older of two clients with one id without saying why (newer brokers send 142).
+      if (this.shortLinks === shortLinksBeforeError) this.disconnected(142);
+    }
+    this.connectedAtMs = undefined;
     if (!this.reportedOutage && this.lastError === null) {
       this.options.log.warn(`MQTT: lost the link to ${this.options.url}; reconnecting`);
       this.reportedOutage = true;
@@ -218,10 +258,11 @@ function refusalText(error: unknown, url: string): string {
   return `${url}'s certificate was refused (${describeError(error)}): set MQTT_CA to the CA file that signed it`;
 }
 
-/** Waits for work until deadlineMs (performance.now() time); its failure is ignored (used only on the way out). */
-async function within(deadlineMs: number, work: Promise<unknown>): Promise<void> {
+/** Waits for work until deadlineMs (performance.now() time): true when it succeeded by then. */
+async function within(deadlineMs: number, work: Promise<unknown>): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, deadlineMs - performance.now()))));
-  await Promise.race([work.catch(() => undefined), late]);
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadlineMs - performance.now()))));
+  const outcome = await Promise.race([work.then(() => true, () => false), late]);
   clearTimeout(timer);
+  return outcome;
 }

@@ -88,7 +88,7 @@ export class MqttOutlet {
     this.unsubscribeReadings?.();
     this.unsubscribeMotion?.();
     this.options.clock.clearTimeout(this.republishTimer);
-    await this.photoRunning;
+    // A photo still being taken or sent is not waited for: its publish fails with the link, within the stop's bound.
     await this.link.close({ topic: this.topics.availability, payload: 'offline' });
   }
 
