@@ -31,6 +31,9 @@ export interface MqttOutletOptions {
   backoff?: BackoffOptions;
 }
 
+/** The least time between two captures for the Take photo button. */
+const photoSpacingMs = 2000;
+
 export class MqttOutlet {
   private readonly topics: Topics;
   /** Whether the sensor measures humidity: undefined until a reading says (a BMP280 does not). */
@@ -40,6 +43,7 @@ export class MqttOutlet {
   private latestState: string | undefined;
   private republishTimer: unknown;
   private photoRunning: Promise<void> | undefined;
+  private lastPhotoAtMs = -Infinity;
   private unsubscribeReadings: (() => void) | undefined;
   private unsubscribeMotion: (() => void) | undefined;
   private link!: MqttLink;
@@ -153,9 +157,14 @@ export class MqttOutlet {
     }, delayMs);
   }
 
-  /** One capture at a time: presses during a capture are answered by it, not queued. */
+  /** One capture at a time, at most one per photoSpacingMs: a flood of presses cannot keep the camera busy. */
   private pressTakePhoto(): void {
-    if (this.photoRunning !== undefined) return;
+    const nowMs = this.options.clock.now();
+    if (this.photoRunning !== undefined || nowMs - this.lastPhotoAtMs < photoSpacingMs) {
+      this.options.log.debug('MQTT: Take photo pressed again too soon: the photo just taken answers it');
+      return;
+    }
+    this.lastPhotoAtMs = nowMs;
     this.photoRunning = (async () => {
       try {
         const jpeg = await this.options.takePhoto();
