@@ -7,6 +7,8 @@ import { test, type TestContext } from 'node:test';
 import { AlertService, formatValue, parseRule } from '../src/app/alerts.js';
 import type { Sample } from '../src/app/readings.js';
 import { memoryLogger } from '../src/log.js';
+import { ask, applianceRig, OWNER, raw } from './appliance-support.js';
+import { settle } from './fakes/clock.js';
 
 const minute = 60_000;
 const t0 = Date.UTC(2025, 0, 1, 3, 0);
@@ -21,7 +23,7 @@ async function setup(t: TestContext, dir?: string) {
   /** Feeds one reading a minute, from minute `from`, with these temperatures. */
   const feed = async (from: number, temperatures: number[]) => {
     for (const [i, temperature] of temperatures.entries()) {
-      await alerts.outlet({ atMs: t0 + (from + i) * minute, reading: { temperature, humidity: 50, pressure: 1000 } });
+      await alerts.judge({ atMs: t0 + (from + i) * minute, reading: { temperature, humidity: 50, pressure: 1000 } });
     }
   };
   return { alerts, sent, log, feed, stateDir };
@@ -47,7 +49,7 @@ test('an alert fires once on crossing, stays quiet while the value hovers, and s
 test('a rule already true when set fires with the next reading; two changes within 10 minutes say nothing more', { timeout: 10_000 }, async (t) => {
   const { alerts, sent, feed } = await setup(t);
   await alerts.command(CHAT, 'h > 65', reading(20));
-  await alerts.outlet({ atMs: t0, reading: { temperature: 20, humidity: 70, pressure: 1000 } });
+  await alerts.judge({ atMs: t0, reading: { temperature: 20, humidity: 70, pressure: 1000 } });
   assert.deepEqual(sent.map((s) => s.text), ['💧 70.0%: above 65.0% since 03:00']);
   await alerts.command(CHAT, 't > 30', reading(20));
   await feed(1, [31, 20, 31, 20]);
@@ -61,7 +63,7 @@ test('a rule already true when set fires with the next reading; two changes with
 test('a failed read changes no alert', { timeout: 10_000 }, async (t) => {
   const { alerts, sent } = await setup(t);
   await alerts.command(CHAT, 'temp < 5', reading(7));
-  await alerts.outlet({ atMs: t0, error: new Error('no answer') });
+  await alerts.judge({ atMs: t0, error: new Error('no answer') });
   assert.deepEqual(sent, []);
   assert.equal(alerts.list(CHAT)[0]?.active, null);
 });
@@ -71,6 +73,7 @@ test('absurd or impossible alerts get a clear refusal and change nothing', { tim
   const refusals: Array<[string, RegExp]> = [
     ['temp < 1e9', /is not an alert\. Send \/alert temp < 5/],
     ['temp < NaN', /is not an alert/],
+    ['temp < 5.25', /is not an alert/],
     ['temp << 5', /is not an alert/],
     ['wind > 5', /"wind" is not something I measure/],
     ['temp < 200', /200\.0°C is outside what the sensor measures \(-40\.0°C to 85\.0°C\)/],
@@ -130,4 +133,29 @@ test('a damaged alerts.json keeps its good rules, and one that does not parse is
   assert.ok(torn.log.lines.some((l) => l.includes('is not valid JSON')));
   await torn.alerts.command(CHAT, 'temp > 25', reading(20));
   assert.equal((JSON.parse(readFileSync(path.join(stateDir, 'alerts.json'), 'utf8')) as { chats: Record<string, unknown[]> }).chats[CHAT]?.length, 1);
+});
+
+test('through the emulator: an alert set with /alert fires once on crossing, stays quiet while hovering, and says once when back', { timeout: 60_000 }, async (t) => {
+  const rig = await applianceRig(t);
+  // raw.adcT reads 25.08°C; 1000 raw counts more is about 0.3°C more.
+  assert.match(await ask(rig, '/alert temp > 25.5'), /^OK: I will tell you when the temperature above 25\.5°C, and when it is back\. Now 25\.1°C\.$/);
+  // 25.55 crosses; 25.40–25.52 hovers around 25.5 for 10 minutes; 24.77 is back (below 25.5 − 0.5).
+  const temperatures = [0, 0, 1500, 1200, 1000, 1300, 1100, 1400, 1000, 1200, 1300, 1100, -1000, -1000];
+  rig.chip.queueRaw(...temperatures.map((offset) => ({ ...raw, adcT: raw.adcT + offset })));
+  const before = rig.emu.sentMessages(OWNER).length;
+  for (let i = 0; i < temperatures.length + 1; i++) {
+    await rig.wall.advanceAsync(minute);
+    for (let k = 0; k < 8; k++) await settle();
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const texts = rig.emu.sentMessages(OWNER).slice(before).map((m) => ('text' in m ? m.text : ''));
+  assert.equal(texts.length, 2, `expected one alert and one all-clear: ${texts.join(' | ')}`);
+  // "since" is the Pi's local time of the crossing (12:03 and 12:13 UTC on the rig's clock).
+  const local = (utcMinute: number) => {
+    const at = new Date(Date.UTC(2025, 0, 1, 12, utcMinute));
+    return `${String(at.getHours()).padStart(2, '0')}:${String(at.getMinutes()).padStart(2, '0')}`;
+  };
+  assert.equal(texts[0], `🔥 25.6°C: above 25.5°C since ${local(3)}`);
+  assert.equal(texts[1], `✅ 24.8°C: temperature back below 25.5°C since ${local(13)}`);
+  assert.equal(JSON.parse(readFileSync(path.join(rig.stateDir, 'alerts.json'), 'utf8')).chats[OWNER].length, 1);
 });

@@ -46,7 +46,8 @@ const quantityInfo: Record<Quantity, QuantityInfo> = {
 };
 
 const usage = 'Send /alert temp < 5, /alert humidity > 65 or /alert pressure < 990 (also t, h, p); /alert off 2 removes the second, /alert off all of them.';
-const ruleShape = /^([a-z]+)\s*(<|>)\s*(-?\d{1,4}(?:[.,]\d{1,2})?)\s*(°c|c|%|hpa)?$/i;
+// One decimal at most, as every value is shown: a threshold of 25.45 would read as 25.4 in every message.
+const ruleShape = /^([a-z]+)\s*(<|>)\s*(-?\d{1,4}(?:[.,]\d)?)\s*(°c|c|%|hpa)?$/i;
 
 /** The value as /now writes it (`4.8°C`, `65.0%`, `1,013.2hPa`). */
 export function formatValue(quantity: Quantity, value: number): string {
@@ -93,6 +94,7 @@ export class AlertService {
   readonly file: string;
   #chats: Map<number, AlertRule[]>;
   #writes: Promise<void> = Promise.resolve();
+  #outbox: Promise<void> = Promise.resolve();
 
   private constructor(private readonly options: AlertServiceOptions, chats: Map<number, AlertRule[]>) {
     this.file = path.join(options.stateDir, fileName);
@@ -148,9 +150,17 @@ export class AlertService {
     return `OK: I will tell you when the ${describeRule(rule)}, and when it is back. ${now}`;
   }
 
-  /** The outlet for readings: judges every rule and sends what changed. A failed read (a gap) changes nothing. */
-  readonly outlet = async (sample: Sample): Promise<void> => {
-    if (sample.reading === undefined) return;
+  /**
+   * The outlet for readings: judges every rule at once and queues what to say, so a slow Telegram never
+   * makes a reading skip its judgement. A failed read (a gap) changes nothing.
+   */
+  readonly outlet = (sample: Sample): void => {
+    void this.judge(sample);
+  };
+
+  /** Judges every rule on `sample`; resolves once what it changed is written and its messages sent. */
+  judge(sample: Sample): Promise<void> {
+    if (sample.reading === undefined) return this.#outbox;
     const messages: Array<[number, string]> = [];
     let changed = false;
     for (const [chatId, rules] of this.#chats) {
@@ -166,11 +176,22 @@ export class AlertService {
         [rule.announced, rule.sentAtMs, changed] = [active, sample.atMs, true];
       }
     }
-    if (changed) await this.#write().catch((error: unknown) => this.options.log.warn(`alerts: ${describeError(error)}`));
-    for (const [chatId, text] of messages) {
-      await this.options.send(chatId, text).catch((error: unknown) => this.options.log.warn(`alert to chat ${chatId} failed: ${describeError(error)}`));
-    }
-  };
+    if (!changed) return this.#outbox;
+    // One after another, in reading order: the file never goes back to an older state, messages never overtake.
+    const write = this.#write().catch((error: unknown) => this.options.log.warn(`alerts: ${describeError(error)}`));
+    this.#outbox = this.#outbox.then(async () => {
+      await write;
+      for (const [chatId, text] of messages) {
+        await this.options.send(chatId, text).catch((error: unknown) => this.options.log.warn(`alert to chat ${chatId} failed: ${describeError(error)}`));
+      }
+    });
+    return this.#outbox;
+  }
+
+  /** Resolves once every queued alert message has been sent (or has failed). */
+  idle(): Promise<void> {
+    return this.#outbox;
+  }
 
   #message(rule: AlertRule, value: number): string {
     const info = quantityInfo[rule.quantity];
