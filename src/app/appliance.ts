@@ -225,6 +225,7 @@ export class Appliance {
     this.motion.stop();
     await step('the readings to stop', () => this.readings.stop());
     await step('the history to be written', () => this.history.close());
+    await step('the alerts to be sent', () => this.alerts.idle());
     // A retained offline before the process ends (a clean disconnect: the broker keeps the will to itself).
     await step('MQTT to say offline', () => this.mqtt?.stop());
     await step('the camera link to close', () => this.ipcam.close());
