@@ -31,7 +31,7 @@ export interface MqttBenchResult {
 }
 
 /** Runs the whole MQTT bench: `runs` children each way, then `publishes` readings through one link. telepiRoot holds bin/ and a built dist/. */
-export async function runMqttBench(runs = 3, publishes = 2000, telepiRoot = root): Promise<MqttBenchResult> {
+export async function runMqttBench(runs = 5, publishes = 2000, telepiRoot = root): Promise<MqttBenchResult> {
   const missing = mosquittoMissing();
   if (missing !== false) throw new Error(missing);
   const cleanups: (() => Promise<unknown> | void)[] = [];
@@ -51,7 +51,7 @@ export async function runMqttBench(runs = 3, publishes = 2000, telepiRoot = root
 }
 
 /** `telepi run` from dist/, 3 s after it has started (and, with MQTT, connected and published). */
-async function idleRssMb(telepiRoot: string, broker: Broker | null): Promise<number> {
+export async function idleRssMb(telepiRoot: string, broker: Broker | null): Promise<number> {
   const emu = await BotApiEmulator.start({ token: TOKEN, keepFileBytes: 0 });
   const stateDir = await mkdtemp(join(tmpdir(), 'telepi-bench-mqtt-'));
   let child: ChildProcess | undefined;
