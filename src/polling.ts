@@ -238,7 +238,8 @@ export class MessageLoop {
 
   /**
    * Waits until fetching makes sense: with an inbox, while the backlog is below maxBacklog; without,
-   * while at most half a batch holds the confirmation (each getUpdates repeats those from the mark).
+   * while at most a quarter of a batch holds the confirmation (each getUpdates repeats those from the
+   * mark: waiting for fewer brings more new ones per request, waiting for none would stall the pipeline).
    */
   private async waitForRoom(): Promise<void> {
     this.giveUpStuck();
@@ -249,9 +250,9 @@ export class MessageLoop {
       while (!this.stopping && this.ledger.unfinished > maxBacklog / 2) await this.waitFor(() => this.ledger.unfinished <= maxBacklog / 2, 60_000);
       return;
     }
-    const half = this.options.limit / 2;
-    while (!this.stopping && this.ledger.holdingCount > half) {
-      await this.waitFor(() => this.ledger.holdingCount <= half, Number.POSITIVE_INFINITY);
+    const quarter = this.options.limit / 4;
+    while (!this.stopping && this.ledger.holdingCount > quarter) {
+      await this.waitFor(() => this.ledger.holdingCount <= quarter, Number.POSITIVE_INFINITY);
       this.giveUpStuck();
     }
   }
