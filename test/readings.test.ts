@@ -167,6 +167,19 @@ test('a read slower than the interval is shared by the next tick, and no outlet 
   await source.stop();
 });
 
+test('the source seen as a sensor shares readNow\'s read, keeps latest() current, and throws the sensor\'s error', { timeout: 10_000 }, async () => {
+  const { source, state } = setup();
+  const sensor = source.asSensor();
+  assert.equal(sensor.description, 'counting sensor');
+  const [a, b] = await Promise.all([sensor.read(), source.readNow()]);
+  assert.equal(state.reads, 1);
+  assert.equal(a, b.reading);
+  assert.equal(source.latest()?.reading, a);
+  state.fail = true;
+  await assert.rejects(sensor.read(), /BME280 at 0x76 on i2c-1: no answer/);
+  assert.match(source.latest()?.error?.message ?? '', /no answer/);
+});
+
 test('unsubscribing stops an outlet; with no outlet left no timer runs', { timeout: 10_000 }, async () => {
   const { clock, source, state } = setup();
   const got: number[] = [];

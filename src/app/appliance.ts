@@ -101,7 +101,9 @@ export class Appliance {
     const send = (chatId: number, text: string) => bot.sendMessage(chatId, text);
     // REPORT_STYLE=edit: a chat's reports edit one live message instead of adding one each time.
     const reportSend = config.reportStyle === 'edit' ? new LiveReports(bot).send : send;
-    const climate = new ClimateService({ sensor: hardware.climate, store, send: reportSend, clock, log });
+    const readings = new ReadingSource({ sensor: hardware.climate, clock, log });
+    // /now and reports read through the source: a read under way is shared, and latest() stays current.
+    const climate = new ClimateService({ sensor: readings.asSensor(), store, send: reportSend, clock, log });
     const ipcam = new IpCam({
       hardware, store, log, clock: monotonic, lanAddress: options.lanAddress, listenHost: options.listenHost,
       port: config.stream.port, externalPort: config.stream.externalPort, ttlMs: config.stream.ttlMs, ...options.cameraTiming,
@@ -116,7 +118,6 @@ export class Appliance {
         }
       },
     });
-    const readings = new ReadingSource({ sensor: hardware.climate, clock, log });
     const historyEveryMs = config.history?.everyMs ?? 60_000;
     const history = await FileHistoryStore.open(path.join(config.stateDir, 'history'), { keepMs: config.history?.keepMs ?? 2 * 365 * 86_400_000, log });
     await history.prune(clock.now());

@@ -88,6 +88,19 @@ export class ReadingSource {
     return this.#reading;
   }
 
+  /** The sensor as /now and reports see it: each read is readNow's, shared with a tick under way and kept as latest(). */
+  asSensor(): ClimateSensor {
+    return {
+      description: this.#sensor.description,
+      read: async () => {
+        const sample = await this.readNow();
+        if (sample.error !== undefined) throw sample.error;
+        return sample.reading;
+      },
+      close: () => this.#sensor.close(),
+    };
+  }
+
   start(): void {
     this.#started = true;
     this.#arm();
