@@ -109,6 +109,25 @@ describe('MQTT outlet with a real broker', { skip }, () => {
     await eventually(() => ha.on(topics.motion).includes('ON'), 5000, 'ON');
   });
 
+  test('a humidity entity announced while the sensor failed is removed once a BMP280 reading comes, then left out', { timeout: 20_000 }, async (t) => {
+    const broker = await startBroker(t);
+    const rig = await outletRig(t, broker, { failing: true, humidity: null });
+    const ha = await watch(t, broker, [configTopic, topics.state]);
+    const components = (at: number) => (JSON.parse(ha.on(configTopic)[at] ?? '{}') as { components: Record<string, unknown> }).components;
+    await ha.next(configTopic);
+    assert.equal((components(0).humidity as { device_class?: string }).device_class, 'humidity', 'unknown sensor: announced');
+    assert.equal(ha.on(topics.state).length, 0, 'no state from a failed read');
+    rig.sensor.failure = null;
+    await rig.wall.advanceAsync(60_000);
+    await eventually(() => ha.on(configTopic).length === 2, 5000, 'the removal');
+    assert.deepEqual(components(1).humidity, { platform: 'sensor' });
+    await eventually(() => ha.on(topics.state).length === 1, 5000, 'the state');
+    assert.equal('humidity' in JSON.parse(ha.on(topics.state)[0] ?? ''), false);
+    await ha.publish('homeassistant/status', 'online');
+    await eventually(() => ha.on(configTopic).length === 3, 5000, 'the next discovery');
+    assert.equal(components(2).humidity, undefined, 'said once, then left out');
+  });
+
   test('a BMP280 reading removes the humidity entity it was not sure of', { timeout: 20_000 }, async (t) => {
     const broker = await startBroker(t);
     const rig = await outletRig(t, broker, { humidity: null });

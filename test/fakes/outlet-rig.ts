@@ -14,11 +14,12 @@ import { FakeClock } from './clock.js';
 import type { Broker } from './mosquitto.js';
 
 /** A sensor that reads whatever the test sets: the outlet's source, not the code under test. */
-export function steadySensor(reading: ClimateReading): ClimateSensor & { reading: ClimateReading; reads: number } {
+export function steadySensor(reading: ClimateReading): ClimateSensor & { reading: ClimateReading; reads: number; failure: Error | null } {
   return {
-    description: 'test BME280', reading, reads: 0,
+    description: 'test BME280', reading, reads: 0, failure: null,
     async read() {
       this.reads++;
+      if (this.failure !== null) throw this.failure;
       return { ...this.reading };
     },
     async close() {},
@@ -41,6 +42,8 @@ export interface RigOptions {
   keepaliveSeconds?: number;
   motion?: MotionSensor | null;
   humidity?: number | null;
+  /** The sensor fails until the test sets sensor.failure to null. */
+  failing?: boolean;
   random?: () => number;
 }
 
@@ -48,6 +51,7 @@ export async function outletRig(t: TestContext, broker: Broker, options: RigOpti
   const log = memoryLogger();
   const wall = new FakeClock();
   const sensor = steadySensor({ temperature: 21.43, humidity: options.humidity === undefined ? 45.21 : options.humidity, pressure: 1013.26 });
+  if (options.failing === true) sensor.failure = new Error('I2C read failed');
   const readings = new ReadingSource({ sensor, clock: wall, log });
   readings.start();
   const camera = new SimulatedCamera();
