@@ -112,6 +112,11 @@ export class Bot {
     return this.call('sendVoice', { ...options, chat_id: chatId, voice });
   }
 
+  /** An album of 2–10 photos, videos, documents or audio; each `media` may be an upload (sent as attach://). */
+  sendMediaGroup(chatId: ChatId, media: Params<'sendMediaGroup'>['media'], options?: Options<'sendMediaGroup', 'chat_id' | 'media'>): Promise<Result<'sendMediaGroup'>> {
+    return this.call('sendMediaGroup', { ...options, chat_id: chatId, media });
+  }
+
   sendLocation(chatId: ChatId, latitude: number, longitude: number, options?: Options<'sendLocation', 'chat_id' | 'latitude' | 'longitude'>): Promise<Message.LocationMessage> {
     return this.call('sendLocation', { ...options, chat_id: chatId, latitude, longitude });
   }

@@ -230,14 +230,11 @@ test('sendMediaGroup with three Buffers sends three files, each named by attach:
   const h = await harness(t);
   const bot = h.own(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log }));
   const files = [Buffer.alloc(1000, 1), Buffer.alloc(2000, 2), Buffer.alloc(3000, 3)];
-  const album = await bot.call('sendMediaGroup', {
-    chat_id: 42,
-    media: [
-      { type: 'photo', media: files[0] as Buffer, caption: 'first' },
-      { type: 'photo', media: InputFile.fromBuffer(files[1] as Buffer, 'second.jpg') },
-      { type: 'video', media: Readable.from([files[2] as Buffer]) },
-    ],
-  });
+  const album = await bot.sendMediaGroup(42, [
+    { type: 'photo', media: files[0] as Buffer, caption: 'first' },
+    { type: 'photo', media: InputFile.fromBuffer(files[1] as Buffer, 'second.jpg') },
+    { type: 'video', media: Readable.from([files[2] as Buffer]) },
+  ]);
   assert.equal(album.length, 3);
   assert.equal(new Set(album.map((m) => ('media_group_id' in m ? m.media_group_id : undefined))).size, 1, 'one album');
   const call = h.emu.callsOf('sendMediaGroup')[0];
