@@ -8,9 +8,18 @@ import { check, killGroup, run, type Result } from './process.js';
 
 const GUEST_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: '/root', TERM: 'dumb' };
 
+export interface Teardown {
+  /** The guest did not power off within the timeout and was killed. */
+  killed: boolean;
+  poweroffSeconds: number;
+  /** Mounts left under the root after it ended, unmounted by hand. */
+  leftMounts: string[];
+  removeSeconds: number;
+}
+
 export class Machine {
   #exited: Promise<void>;
-  #destroyed: Promise<string[]> | undefined;
+  #destroyed: Promise<Teardown> | undefined;
 
   private constructor(readonly dir: string, private readonly nspawn: ChildProcess, readonly leader: number) {
     this.#exited = new Promise((resolve) => {
@@ -42,8 +51,8 @@ export class Machine {
     }
     const machine = new Machine(dir, nspawn, leader);
     let state = await machine.exec(['systemctl', 'is-system-running', '--wait'], Math.max(1000, deadline - Date.now()));
-    // Until PID 1 has opened its private socket there is no one to ask yet.
-    while (/Failed to connect/.test(state.out) && Date.now() < deadline) {
+    // Until PID 1 has opened its private socket there is no one to ask yet: systemctl says "offline".
+    while (/^offline$|Failed to connect/m.test(state.out) && Date.now() < deadline) {
       await sleep(200);
       state = await machine.exec(['systemctl', 'is-system-running', '--wait'], Math.max(1000, deadline - Date.now()));
     }
@@ -76,19 +85,24 @@ export class Machine {
   }
 
   /**
-   * Powers the guest off (killing it after timeoutMs), unmounts what is left and removes the root; returns
-   * the mounts that had to be removed by hand. Once only: later calls get the same answer.
+   * Powers the guest off (killing it after timeoutMs), unmounts what is left and removes the root.
+   * Once only: later calls get the same answer.
    */
-  destroy(timeoutMs = 60_000): Promise<string[]> {
+  destroy(timeoutMs = 60_000): Promise<Teardown> {
     this.#destroyed ??= this.#destroy(timeoutMs);
     return this.#destroyed;
   }
 
-  async #destroy(timeoutMs: number): Promise<string[]> {
+  async #destroy(timeoutMs: number): Promise<Teardown> {
+    const start = performance.now();
+    let killed = false;
     if (this.nspawn.exitCode === null) {
-      await this.exec(['systemctl', 'poweroff', '--no-block'], 10_000).catch(() => undefined);
+      const asked = await this.exec(['systemctl', 'poweroff', '--no-block'], 10_000).catch(() => undefined);
+      // Without its bus, systemd still powers off on SIGRTMIN+4.
+      if (asked?.code !== 0) await run('kill', ['-s', 'SIGRTMIN+4', String(this.leader)], { timeoutMs: 10_000 });
       const done = await Promise.race([this.#exited.then(() => true), sleep(timeoutMs).then(() => false)]);
       if (!done) {
+        killed = true;
         // Killing the guest's PID 1 ends every process of its PID namespace.
         try {
           process.kill(this.leader, 'SIGKILL');
@@ -99,9 +113,10 @@ export class Machine {
         await Promise.race([this.#exited, sleep(10_000)]);
       }
     }
-    const left = await unmountUnder(this.dir);
-    await check('rm', ['-rf', '--one-file-system', this.dir], { timeoutMs: 10 * 60_000 });
-    return left;
+    const poweroffSeconds = (performance.now() - start) / 1000;
+    const leftMounts = await unmountUnder(this.dir, { below: true });
+    await removeRoot(this.dir);
+    return { killed, poweroffSeconds, leftMounts, removeSeconds: (performance.now() - start) / 1000 - poweroffSeconds };
   }
 
   /** Whether nspawn or the guest's PID 1 is still running. */
@@ -125,12 +140,18 @@ function childOf(parent: number, comm: string): number | undefined {
   return undefined;
 }
 
-/** Mounts at or below dir in the host's namespace, deepest first, lazily unmounted. */
-export async function unmountUnder(dir: string): Promise<string[]> {
+/** Unmounts (lazily, deepest first) what is mounted below dir, or at it too; returns the mount points. */
+export async function unmountUnder(dir: string, options: { below?: boolean } = {}): Promise<string[]> {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
     .map((line) => line.split(' ')[4] ?? '')
-    .filter((point) => point === dir || point.startsWith(`${dir}/`))
+    .filter((point) => (point === dir && options.below !== true) || point.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
   for (const point of mounts) await check('umount', ['-l', point], { timeoutMs: 30_000 }).catch(() => undefined);
   return mounts;
+}
+
+/** Unmounts the root's own tmpfs (and anything left in it) and removes its mount point. */
+export async function removeRoot(dir: string): Promise<void> {
+  await unmountUnder(dir);
+  await check('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 10 * 60_000 });
 }

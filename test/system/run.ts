@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { BotApiEmulator } from '../../src/emulator/index.js';
 import { logFolder, runChecks, TOKEN } from './checks.js';
 import { ARCHES, checkHost, NotRun, qemuUser, registerBinfmt, type Arch } from './host.js';
-import { Machine, unmountUnder } from './machine.js';
+import { Machine, removeRoot } from './machine.js';
 import { REPO, prepareGuest, rootTarball, unpack } from './root.js';
 import { check } from './process.js';
 import { Report } from './report.js';
@@ -77,10 +77,7 @@ async function main(): Promise<number> {
     await report.step('unpacked, with the host\'s CAs and the working tree', async () => {
       dir = await unpack(tarball, WORK_DIR, arch);
       cleanups.push(async () => {
-        if (machine === undefined) {
-          await unmountUnder(dir);
-          await check('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 10 * 60_000 });
-        }
+        if (machine === undefined) await removeRoot(dir);
       });
       await prepareGuest(dir, arch, CACHE_DIR);
       return dir;
@@ -98,9 +95,11 @@ async function main(): Promise<number> {
       const booted = machine;
       await runChecks({ machine, emu, report, arch, streamPort: await freePort(), logDir, slow: arch === 'amd64' ? 1 : 4 });
       await report.step('powered off: no process and no mount left, the root removed', async () => {
-        const left = await booted.destroy();
+        const end = await booted.destroy();
         if (booted.running) throw new Error('systemd-nspawn is still running');
-        if (left.length > 0) throw new Error(`the poweroff left ${left.length} mount(s), unmounted by hand: ${left.join(' ')}`);
+        if (end.killed) throw new Error(`the guest did not power off within ${end.poweroffSeconds.toFixed(0)} s and was killed`);
+        if (end.leftMounts.length > 0) throw new Error(`the poweroff left mounts, unmounted by hand: ${end.leftMounts.join(' ')}`);
+        return `poweroff ${end.poweroffSeconds.toFixed(1)} s, root removed in ${end.removeSeconds.toFixed(1)} s`;
       });
     }
     await teardown();
