@@ -211,8 +211,9 @@ async function runSchedule(t: TestContext, seed: number): Promise<void> {
   }
 
   const jitter = mulberry32(seed ^ 0x9e3779b9);
+  // Not paced under Telegram's rates: the emulator does not enforce them here, and pacing 1,000 replies would take minutes.
   const bot = new DelegatorBot(TOKEN, [[perChatId(), createRun(Tally, { timeout: HANDLER_IDLE_SECONDS })]], {
-    apiRoot: emu.apiRoot, log, dispatcher: pool, timeoutMs: 5000,
+    apiRoot: emu.apiRoot, log, dispatcher: pool, timeoutMs: 5000, flow: { limits: false },
   });
   const loop = h.loop(bot, undefined, { ...polling, log, random: jitter });
 
@@ -310,7 +311,8 @@ async function runSchedule(t: TestContext, seed: number): Promise<void> {
   assert.ok(timeouts >= hangs, `${hangs} hangs but ${timeouts} client-side timeouts`);
   const dnsLogged = log.lines.filter((l) => l.text.includes('getUpdates failed') && l.text.includes('ENOTFOUND')).length;
   if (episodes.some((e) => e.kind === 'dns')) assert.ok(dnsLogged > 0, 'no getUpdates met a DNS failure');
-  assert.ok(replyFailures >= faultedReplies, `${faultedReplies} faulted replies but ${replyFailures} failures seen by handlers`);
+  // The client sends a reply again after a fault when that is safe: a handler sees only the failures left.
+  assert.ok(replyFailures <= faultedReplies, `${replyFailures} failures seen by handlers but only ${faultedReplies} faulted replies`);
   const errors = log.lines.filter((l) => l.text.startsWith('ERROR'));
   assert.deepEqual(errors, [], 'a handler, delegate or the loop logged an error');
   assert.ok(log.lines.every((l) => !l.text.includes(TOKEN)), 'the token appeared in a log line');
