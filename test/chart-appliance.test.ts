@@ -100,6 +100,15 @@ test('/chart refuses absurd periods with the accepted range, and /every without 
   await eventually(() => rig.emu.sentMessages(OWNER).length > before, 10_000, 'the subscription');
   assert.match(rig.emu.sentMessages(OWNER).at(-1)?.text ?? '', /I will report every 6h/);
   assert.equal(rig.app.climate.subscription(OWNER)?.intervalMs, 6 * 3_600_000);
+
+  // Forged button data (any client can send any callback_data): each press is answered, nothing else happens.
+  const answeredBefore = rig.emu.callsOf('answerCallbackQuery').length;
+  const forged = ['chart:99999y', 'chart:5m', 'chart:', 'every:1s', 'every:', 'every:6h:extra', 'open:now', '', ':'];
+  for (const data of forged) rig.emu.pushCallbackQuery({ data, chatId: OWNER, userId: OWNER, messageId: offer?.message_id });
+  await eventually(() => rig.emu.callsOf('answerCallbackQuery').length === answeredBefore + forged.length, 10_000, 'every press to be answered');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(rig.emu.callsOf('editMessageMedia').length + rig.emu.callsOf('sendPhoto').length, 0);
+  assert.equal(rig.app.climate.subscription(OWNER)?.intervalMs, 6 * 3_600_000, 'forged data changed the subscription');
 });
 
 test('the command menu is scoped: users get theirs by default, each owner the full one in their chat', { timeout: 60_000 }, async (t) => {

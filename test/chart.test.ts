@@ -140,3 +140,13 @@ test('one lone reading, or a perfectly flat day, still draws a visible mark in e
     assert.ok(countColour(flat, panel, panelStyles[panel.quantity].colour, 80) > 500, `the flat ${panel.quantity} line is invisible`);
   }
 });
+
+test('a flood of chart requests draws a few and refuses the rest at once', { timeout: 30_000 }, async (t) => {
+  const store = await storeWith(t, 1, weather);
+  const maker = new ChartMaker({ store, everyMs: minute, utcOffsetMs: utc });
+  const outcomes = await Promise.allSettled(Array.from({ length: 8 }, () => maker.make(day, nowMs)));
+  assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected', 'rejected', 'rejected', 'rejected']);
+  assert.match(String((outcomes[3] as PromiseRejectedResult).reason), /busy drawing 3 other charts; try again in a moment/);
+  // Once the queue has drained, charts are drawn again.
+  assert.equal(decodePng((await maker.make(day, nowMs)).png).width, 800);
+});

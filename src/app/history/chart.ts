@@ -23,15 +23,23 @@ export interface Chart {
   data: Downsampled;
 }
 
+const maxWaiting = 3;
+
 export class ChartMaker {
   // One chart at a time: on a Pi Zero 2 (512 MB) a burst of presses must not start a renderer each.
   #queue: Promise<unknown> = Promise.resolve();
+  #waiting = 0;
 
   constructor(private readonly options: ChartMakerOptions) {}
 
   /** The chart of the `spanMs` before `nowMs`. Rejects when rendering fails (no font, renderer missing). */
   make(spanMs: number, nowMs: number): Promise<Chart> {
-    const chart = this.#queue.then(() => this.#make(spanMs, nowMs));
+    // A flood of presses must not queue renders without end: past a few waiting, say so instead.
+    if (this.#waiting >= maxWaiting) return Promise.reject(new Error(`busy drawing ${this.#waiting} other charts; try again in a moment`));
+    this.#waiting++;
+    const chart = this.#queue.then(() => this.#make(spanMs, nowMs)).finally(() => {
+      this.#waiting--;
+    });
     this.#queue = chart.catch(() => undefined);
     return chart;
   }
