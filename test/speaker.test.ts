@@ -67,3 +67,24 @@ test('stopping the microphone rejects pending waits with LoopStopped, and later 
   await assert.rejects(waiting, LoopStopped);
   await assert.rejects(listener.wait(), LoopStopped);
 });
+
+test('after stop, a listener still hands out what was queued for it, then rejects with LoopStopped', async () => {
+  const mic = new Microphone();
+  const listener = new Listener(mic);
+  mic.send(msg(1, 'queued 1'));
+  mic.send(msg(1, 'queued 2'));
+  mic.stop();
+  assert.equal(((await listener.wait()) as Message).text, 'queued 1');
+  assert.equal(((await listener.wait()) as Message).text, 'queued 2');
+  await assert.rejects(listener.wait(), LoopStopped);
+});
+
+test('once stop\'s deadline passed (abandon), queued messages are no longer handed out', async () => {
+  const mic = new Microphone();
+  const listener = new Listener(mic);
+  mic.send(msg(1, 'queued'));
+  mic.stop();
+  mic.abandon();
+  await assert.rejects(listener.wait(), LoopStopped);
+  assert.equal(mic.queued, 0);
+});
