@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { BotApiEmulator } from '../src/emulator/index.js';
+import { eventually, textsTo } from './support.js';
 
 export const OWNER = 1001;
 
@@ -82,34 +83,23 @@ export function startTelepiChild(emu: BotApiEmulator, options: TelepiChildOption
   };
 }
 
-/** Texts telepi sent the owner, in order. */
-function textsToOwner(emu: BotApiEmulator): string[] {
-  return emu.sentMessages(OWNER).map((m) => ('text' in m && typeof m.text === 'string' ? m.text : ''));
-}
-
 /** Sends `text` as the owner and resolves with the reply's text and how long it took. */
 export async function askAsOwner(emu: BotApiEmulator, text: string, timeoutMs = 10_000): Promise<{ reply: string; ms: number }> {
-  const before = textsToOwner(emu).length;
+  const before = textsTo(emu, OWNER).length;
   const started = performance.now();
   emu.pushText(text, { chatId: OWNER, userId: OWNER });
-  while (textsToOwner(emu).length === before) {
-    if (performance.now() - started > timeoutMs) throw new Error(`no reply to ${text} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return { reply: textsToOwner(emu)[before] as string, ms: performance.now() - started };
+  await eventually(() => textsTo(emu, OWNER).length > before, timeoutMs, `a reply to ${text}`);
+  return { reply: textsTo(emu, OWNER)[before] as string, ms: performance.now() - started };
 }
+
+const LINK = /http:\/\/[^\s/]+:(\d+)\/\?token=([\w-]+)/;
 
 /** Sends /open as the owner and reads the viewer link's port and token from the reply. */
 export async function openLink(emu: BotApiEmulator, timeoutMs = 20_000): Promise<{ port: number; token: string }> {
-  const before = textsToOwner(emu).length;
-  const started = performance.now();
+  const before = textsTo(emu, OWNER).length;
   emu.pushText('/open', { chatId: OWNER, userId: OWNER });
-  for (;;) {
-    for (const text of textsToOwner(emu).slice(before)) {
-      const link = /http:\/\/[^\s/]+:(\d+)\/\?token=([\w-]+)/.exec(text);
-      if (link !== null) return { port: Number(link[1]), token: link[2] as string };
-    }
-    if (performance.now() - started > timeoutMs) throw new Error(`no link in the replies to /open: ${JSON.stringify(textsToOwner(emu).slice(before))}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const linkIn = () => textsTo(emu, OWNER).slice(before).map((text) => LINK.exec(text)).find((match) => match !== null);
+  await eventually(() => linkIn() !== undefined, timeoutMs, 'a link in the replies to /open');
+  const link = linkIn() as RegExpExecArray;
+  return { port: Number(link[1]), token: link[2] as string };
 }
