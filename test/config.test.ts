@@ -41,6 +41,7 @@ test('the minimal configuration gets every default', () => {
     photoSize: { width: 1920, height: 1080 },
     logLevel: 'info',
     cameraInGroups: false,
+    mqtt: null,
   });
 });
 
