@@ -149,3 +149,54 @@ test('pacing is on by default for Telegram, and off for an API root on loopback 
   await Promise.all(Array.from({ length: 10 }, (_, i) => local.sendMessage(43, `unpaced ${i}`)));
   assert.equal(h.emu.sentMessages(43).length, 10);
 });
+
+test('under a seeded storm of sends, answers and aborts, no window ever holds more than its count, and every send settles', { timeout: 10_000 }, async () => {
+  const seed = Number(process.env.FLOW_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  let state = seed;
+  const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const clock = new FakeClock();
+  const rates = { global: { count: 10, windowMs: 100 }, perChat: { count: 2, windowMs: 300 }, perGroup: { count: 4, windowMs: 1000 } };
+  const scheduler = new SendScheduler(rates, clock);
+  interface Sent { chatId: number; grantedMs: number; releasedMs?: number; permit: Permit }
+  const sent: Sent[] = [];
+  const inFlight: Sent[] = [];
+  let settled = 0;
+  const total = 2000;
+  const holds = (rate: { count: number; windowMs: number }, of: Sent[], nowMs: number) =>
+    of.filter((s) => s.grantedMs <= nowMs && (s.releasedMs === undefined || s.releasedMs + rate.windowMs > nowMs)).length <= rate.count;
+  const granted = (chatId: number) => (permit: Permit) => {
+    const entry = { chatId, grantedMs: clock.now(), permit };
+    const nowMs = clock.now();
+    assert.ok(holds(rates.global, [...sent, entry], nowMs), `[FLOW_SEED=${seed}] global window overrun at ${nowMs} ms`);
+    const mine = [...sent, entry].filter((s) => s.chatId === chatId);
+    assert.ok(holds(chatId < 0 ? rates.perGroup : rates.perChat, mine, nowMs), `[FLOW_SEED=${seed}] chat ${chatId} window overrun at ${nowMs} ms`);
+    sent.push(entry);
+    inFlight.push(entry);
+    settled++;
+  };
+  for (let i = 0; i < total; i++) {
+    const chatId = Math.floor(random() * 40) - 10 || 1; // 29 private chats and 10 groups
+    const controller = new AbortController();
+    const permit = scheduler.admit(chatId, controller.signal);
+    if (permit instanceof Promise) permit.then(granted(chatId), () => settled++);
+    else granted(chatId)(permit);
+    if (random() < 0.05) controller.abort(new Error('gave up'));
+    // Answers come back in any order after a few ms; time moves on between sends.
+    while (inFlight.length > 0 && random() < 0.6) {
+      const [answered] = inFlight.splice(Math.floor(random() * inFlight.length), 1);
+      if (answered === undefined) break;
+      answered.releasedMs = clock.now();
+      scheduler.release(answered.permit);
+    }
+    await clock.advanceAsync(Math.floor(random() * 8));
+  }
+  for (let round = 0; settled < total && round < 10_000; round++) {
+    for (const answered of inFlight.splice(0)) {
+      answered.releasedMs = clock.now();
+      scheduler.release(answered.permit);
+    }
+    await clock.advanceAsync(50);
+  }
+  assert.equal(settled, total, `[FLOW_SEED=${seed}] every send was granted or aborted`);
+  assert.equal(scheduler.queued, 0);
+});
