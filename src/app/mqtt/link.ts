@@ -251,7 +251,7 @@ export class MqttLink {
 
 function refusalText(error: unknown, url: string): string {
   const code = (error as { code?: unknown }).code;
-  // Mosquitto answers a wrong password with 5 (not authorised), others with 4: one message for both.
+  // A wrong password comes back as "bad user name or password" (4, 134) or, from Mosquitto, "not authorised" (5, 135).
   if (typeof code === 'number') {
     return `${url} refused the login: check MQTT_USERNAME and MQTT_PASSWORD, and that the broker lets that user in`;
   }
