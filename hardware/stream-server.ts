@@ -93,6 +93,8 @@ export class StreamServer {
     this.guard = new ConnectionGuard(limits, (address) => this.throttle.isTrusted(address), this.now);
     // node:http itself answers oversized headers (431), a timeout (408) or garbage (400), then destroys the socket.
     this.server = createServer(serverOptions(limits), (req, res) => this.handle(req, res));
+    // No `100 Continue`: a body is never invited, the request is answered (400) as it stands.
+    this.server.on('checkContinue', (req, res) => this.handle(req, res));
     this.guard.attach(this.server);
   }
 

@@ -167,12 +167,16 @@ test('trickled headers (slowloris) and a silent connection are cut at the header
   assert.equal(server.connectionStats().open, 0);
 });
 
-test('a GET that announces a body is refused without reading it', async (t) => {
+test('a GET that announces a body is refused without reading it, or inviting it', async (t) => {
   const { port } = await startServer(t);
   const client = rawClient(t, port);
   client.socket.write(`GET /alive?token=${TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n`);
   await until(() => client.closed, 'the connection to close');
   assert.match(client.received, /^HTTP\/1\.1 400 [^]*Connection: close/);
+  const hopeful = rawClient(t, port);
+  hopeful.socket.write(`GET /alive?token=${TOKEN} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1000000000\r\n\r\n`);
+  await until(() => hopeful.closed, 'the connection to close');
+  assert.match(hopeful.received, /^HTTP\/1\.1 400 /, 'no 100 Continue: the body is never invited');
 });
 
 test('1,000 idle connections: capped per address and in total, timed out, while the owner still streams', async (t) => {
