@@ -45,8 +45,9 @@ test('npm pack makes a package that installs, type-checks strictly and runs a bo
   // Packed from a copy, so that the build it runs never touches this checkout's dist/.
   const source = join(work, 'source');
   await mkdir(source);
-  for (const entry of ['package.json', 'src', 'hardware', 'bin', 'scripts', 'tsconfig.json', 'tsconfig.types.json', 'README.md']) {
-    await cp(join(repo, entry), join(source, entry), { recursive: true });
+  const skipped = new Set(['node_modules', 'dist', '.git', 'test', 'bench', 'coverage', '.scratch', 'scratch', '.telepi-demo']);
+  for (const entry of await readdir(repo)) {
+    if (!skipped.has(entry)) await cp(join(repo, entry), join(source, entry), { recursive: true });
   }
   await symlink(join(repo, 'node_modules'), join(source, 'node_modules'));
   const packed = await run(npm, ['pack', '--json', '--pack-destination', work], { cwd: source, maxBuffer: 16 * 1024 * 1024 });
