@@ -4,12 +4,16 @@
 import type { Update } from '@grammyjs/types';
 import { loopAccess, type Bot, type LoopAccess } from './bot.js';
 import { DeliveryLedger, dispatch, type Handler, type Receipt } from './delivery.js';
-import { NetworkError, TelegramError } from './errors.js';
+import { TelegramError } from './errors.js';
 import { handledUpdateKinds } from './glance.js';
 import { Inbox } from './inbox.js';
 import { describeError, type Logger } from './log.js';
+import { retryPolicy } from './retry-policy.js';
+import { updateList } from './update-list.js';
 
 export type { Handler } from './delivery.js';
+export { retryPolicy, type RetryDecision } from './retry-policy.js';
+export { updateList } from './update-list.js';
 
 export interface PollingOptions {
   /** Long-poll timeout sent to getUpdates, in seconds. */
@@ -49,35 +53,6 @@ export interface PollingOptions {
   /** Random numbers in [0, 1) for the backoff jitter (seedable in tests). */
   random?: () => number;
   log?: Logger;
-}
-
-export type RetryDecision = { retry: true; delayMs: number; reason: string } | { retry: false; reason: string };
-
-/**
- * What to do after getUpdates failed: the whole fault policy in one place. Network errors, 5xx,
- * malformed answers and 409 back off exponentially with jitter up to the cap; 429 waits as long as
- * the server asks; a rejected token stops the loop.
- */
-export function retryPolicy(error: unknown, attempt: number, options: { initialMs: number; capMs: number; random: () => number; retryAfterCapMs?: number }): RetryDecision {
-  const ceiling = Math.min(options.capMs, options.initialMs * 2 ** Math.min(attempt, 30));
-  const backoff = ceiling / 2 + (options.random() * ceiling) / 2;
-  if (error instanceof TelegramError) {
-    if (error.errorCode === 401 || error.errorCode === 404) {
-      return { retry: false, reason: `the bot token was rejected (${error.errorCode} ${error.description}): check TELEGRAM_BOT_TOKEN against what @BotFather gave you` };
-    }
-    if (error.errorCode === 429) {
-      const seconds = error.parameters.retry_after;
-      const capMs = options.retryAfterCapMs ?? 600_000;
-      if (typeof seconds === 'number' && seconds >= 0 && seconds * 1000 <= capMs) {
-        return { retry: true, delayMs: seconds * 1000, reason: `rate limited: retrying after ${seconds} s as the Bot API asks` };
-      }
-      if (typeof seconds === 'number' && seconds > 0) return { retry: true, delayMs: capMs, reason: `rate limited with retry_after ${seconds} s: waiting at most ${capMs / 1000} s` };
-    }
-    if (error.errorCode === 409) return { retry: true, delayMs: backoff, reason: `409 ${error.description}` };
-    return { retry: true, delayMs: backoff, reason: `${error.errorCode} ${error.description}` };
-  }
-  if (error instanceof NetworkError) return { retry: true, delayMs: backoff, reason: error.message };
-  return { retry: true, delayMs: backoff, reason: describeError(error) };
 }
 
 const conflictExplanation =
@@ -366,27 +341,4 @@ export class MessageLoop {
     this.log.warn(`${running.size} handler(s) still running after ${deadlineMs} ms; stopping without them`);
     this.access.abandoned();
   }
-}
-
-/** The getUpdates result as a list of updates in id order, or a 'malformed' fault saying what was wrong. */
-export function updateList(result: unknown): Update[] {
-  const malformed = (what: string) => new NetworkError('getUpdates', 'malformed', `malformed answer: ${what}`);
-  if (!Array.isArray(result)) throw malformed(`the result is ${describeValue(result)}, not a list of updates`);
-  let sorted = true;
-  for (const [index, update] of result.entries()) {
-    if (update === null || typeof update !== 'object' || Array.isArray(update)) throw malformed(`result[${index}] is ${describeValue(update)}, not an update`);
-    const id = (update as { update_id?: unknown }).update_id;
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw malformed(`result[${index}].update_id is ${describeValue(id)}, not a whole number`);
-    if (index > 0 && id <= (result[index - 1] as Update).update_id) sorted = false;
-  }
-  const updates = result as Update[];
-  return sorted ? updates : [...updates].sort((a, b) => a.update_id - b.update_id);
-}
-
-function describeValue(value: unknown): string {
-  if (value === undefined) return 'missing';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 20 ? `${value.slice(0, 20)}…` : value)}`;
-  return typeof value === 'object' ? 'an object' : `the ${typeof value} ${String(value)}`;
 }
