@@ -197,10 +197,15 @@ export async function runChecks(ctx: Context): Promise<void> {
 
 /** Runs install.sh in the guest as a transient unit of its systemd (no terminal: nothing is asked). */
 async function install(ctx: Context, name: string, properties: string[], timeoutMs: number, args: string[] = []): Promise<string> {
+  // systemd counts a unit ended by SIGTERM (a guest shutting down) as a success: only this line proves the end.
   const result = await ctx.machine.exec(['systemd-run', '--pipe', '--wait', '--quiet', '--collect', '--service-type=exec',
-    '-p', 'WorkingDirectory=/root/telepi', ...properties, '/bin/bash', './install.sh', '--force', ...args], timeoutMs);
+    '-p', 'WorkingDirectory=/root/telepi', ...properties, '/bin/bash', '-c',
+    'bash ./install.sh --force "$@"; code=$?; echo "[install.sh exited with $code]"; exit $code', 'install', ...args], timeoutMs);
   writeFileSync(path.join(ctx.logDir, `install-${name}.log`), result.out);
-  if (result.code !== 0) throw new Error(`install.sh ${args.join(' ')} exited with ${result.code ?? 'a timeout'}:\n${tail(result.out)}`);
+  if (result.code !== 0 || !result.out.includes('[install.sh exited with 0]')) {
+    const end = /\[install.sh exited with (\d+)\]/.exec(result.out)?.[1];
+    throw new Error(`install.sh ${args.join(' ')} ${end === undefined ? 'did not finish (stopped, or timed out)' : `exited with ${end}`}:\n${tail(result.out)}`);
+  }
   return result.out;
 }
 

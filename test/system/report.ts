@@ -10,14 +10,22 @@ export interface StepResult {
 export class Report {
   readonly results: StepResult[] = [];
   readonly #started = performance.now();
+  #interrupted: string | undefined;
+  #summarized = false;
 
   get failed(): boolean {
-    return this.results.some((r) => r.outcome === 'FAIL');
+    return this.results.some((r) => r.outcome === 'FAIL') || this.#interrupted !== undefined;
+  }
+
+  /** A signal or the deadline: the step under way fails whatever it returns (its guest is going away). */
+  interrupt(why: string): void {
+    this.#interrupted = why;
   }
 
   /** Runs a step unless an earlier one failed; what it returns is printed after its name. */
   async step(name: string, body: () => Promise<string | void>): Promise<boolean> {
     if (this.failed) {
+      // After an interruption the later steps must not run against a guest being torn down.
       this.results.push({ name, outcome: 'SKIP', seconds: 0 });
       console.log(`SKIP ${name} (after a failure)`);
       return false;
@@ -25,6 +33,7 @@ export class Report {
     const start = performance.now();
     try {
       const note = await body();
+      if (this.#interrupted !== undefined) throw new Error(`interrupted: ${this.#interrupted}`);
       const seconds = (performance.now() - start) / 1000;
       this.results.push({ name, outcome: 'PASS', seconds });
       console.log(`PASS ${name} (${seconds.toFixed(1)} s)${note ? `: ${note}` : ''}`);
@@ -37,7 +46,13 @@ export class Report {
     }
   }
 
-  /** The timings and the closing count. */
+  /** Prints the timings and the closing count once: a signal's teardown and the run's own end may both ask. */
+  printSummary(title: string): void {
+    if (this.#summarized) return;
+    this.#summarized = true;
+    console.log(this.summary(title));
+  }
+
   summary(title: string): string {
     const total = (performance.now() - this.#started) / 1000;
     const count = (o: StepResult['outcome']): number => this.results.filter((r) => r.outcome === o).length;

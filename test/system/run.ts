@@ -33,10 +33,21 @@ async function main(): Promise<number> {
   };
   const deadline = setTimeout(() => {
     console.log(`FAIL the run passed its ${DEADLINE_MIN[arch]} minutes: tearing down`);
-    void teardown().finally(() => process.exit(1));
+    report.interrupt(`past ${DEADLINE_MIN[arch]} minutes`);
+    void teardown().finally(() => {
+      report.printSummary(`system test, ${arch}`);
+      process.exit(1);
+    });
   }, DEADLINE_MIN[arch] * 60_000);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => { void teardown().finally(() => process.exit(130)); });
+    process.once(signal, () => {
+      console.log(`${signal}: tearing down`);
+      report.interrupt(signal);
+      void teardown().finally(() => {
+        report.printSummary(`system test, ${arch}`);
+        process.exit(130);
+      });
+    });
   }
   try {
     try {
@@ -104,12 +115,12 @@ async function main(): Promise<number> {
     }
     await teardown();
     console.log(`logs: ${logDir}`);
-    console.log(report.summary(`system test, ${arch}, commit ${commit}`));
+    report.printSummary(`system test, ${arch}, commit ${commit}`);
     return report.failed ? 1 : 0;
   } catch (error) {
     console.log(`FAIL ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
     await teardown();
-    console.log(report.summary(`system test, ${arch}`));
+    report.printSummary(`system test, ${arch}`);
     return 1;
   } finally {
     clearTimeout(deadline);
