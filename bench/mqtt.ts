@@ -1,21 +1,15 @@
 // MQTT's cost: idle RSS of `telepi run` (built dist/, simulated hardware, on the loopback emulator)
 // with MQTT off and on (connected to a local Mosquitto), and the cost of publishing one reading —
 // the state JSON sent as a retained QoS 1 message and acknowledged by the broker.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { MqttLink } from '../src/app/mqtt/link.js';
 import { statePayload } from '../src/app/mqtt/discovery.js';
 import { systemClock } from '../src/app/scheduler.js';
-import { BotApiEmulator } from '../src/emulator/index.js';
 import { silentLogger } from '../src/log.js';
 import { mosquittoMissing, startBroker, type Broker } from '../test/fakes/mosquitto.js';
-import { TOKEN } from './contestants.js';
 import { percentile } from './now-latency.js';
-import { mb, rssOf } from './proc.js';
+import { startTelepiRun } from './telepi-run.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -50,37 +44,18 @@ export async function runMqttBench(runs = 5, publishes = 2000, telepiRoot = root
   }
 }
 
-/** `telepi run` from dist/, 3 s after it has started (and, with MQTT, connected and published). */
+/** `telepi run` from dist/: the median RSS over 2 s, from 3 s after it started (and, with MQTT, connected and published). */
 export async function idleRssMb(telepiRoot: string, broker: Broker | null): Promise<number> {
-  const emu = await BotApiEmulator.start({ token: TOKEN, keepFileBytes: 0 });
-  const stateDir = await mkdtemp(join(tmpdir(), 'telepi-bench-mqtt-'));
-  let child: ChildProcess | undefined;
+  const run = await startTelepiRun({
+    telepiRoot,
+    env: broker === null ? {} : { MQTT_URL: broker.url, MQTT_NODE_ID: 'bench' },
+    ready: broker === null ? /telepi started/ : /MQTT: connected/,
+  });
   try {
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH, HOME: process.env.HOME, TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_API_ROOT: emu.apiRoot,
-      TELEPI_OWNERS: '1001', TELEPI_HARDWARE: 'simulated', TELEPI_STATE_DIR: stateDir, TELEPI_LOG_LEVEL: 'info',
-      ...(broker === null ? {} : { MQTT_URL: broker.url, MQTT_NODE_ID: 'bench' }),
-    };
-    const started = spawn(process.execPath, ['bin/telepi.js', 'run'], { cwd: telepiRoot, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    child = started;
-    let log = '';
-    started.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-    const ready = broker === null ? /telepi started/ : /MQTT: connected/;
-    const deadline = performance.now() + 20_000;
-    while (!ready.test(log)) {
-      if (started.exitCode !== null || performance.now() > deadline) throw new Error(`telepi run did not start: ${log.slice(-500)}`);
-      await sleep(50);
-    }
     await sleep(3000);
-    return mb(rssOf(started.pid as number));
+    return await run.rssMedianMb(2000);
   } finally {
-    if (child !== undefined && child.exitCode === null) {
-      const exited = new Promise((resolve) => child?.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    await emu.close();
-    await rm(stateDir, { recursive: true, force: true });
+    await run.stop();
   }
 }
 
@@ -132,7 +107,7 @@ export function renderMqtt(result: MqttBenchResult | Error): string {
     '',
     '| measure | value |',
     '|---|---|',
-    `| idle RSS of \`telepi run\`, MQTT off (MQTT_URL unset: mqtt is never imported) | ${off.toFixed(1)} MB (runs: ${list(result.offMb)}) |`,
+    `| idle RSS of \`telepi run\` (median of 2 s of samples, 3 s after start), MQTT off: MQTT_URL unset, mqtt never imported | ${off.toFixed(1)} MB (runs: ${list(result.offMb)}) |`,
     `| idle RSS, MQTT on, connected, discovery and state published | ${on.toFixed(1)} MB (runs: ${list(result.onMb)}), +${(on - off).toFixed(1)} MB |`,
     `| one reading published (${result.payloadBytes} B state JSON, retained, QoS 1), ${result.publishes} in a row | ${result.cpuUsPerPublish.toFixed(0)} µs CPU; ack p50 ${result.ackP50Ms.toFixed(2)} ms, p99 ${result.ackP99Ms.toFixed(2)} ms |`,
     '',
