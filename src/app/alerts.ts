@@ -4,81 +4,11 @@
 import { readFile, rename } from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeError, type Logger } from '../log.js';
-import { formatReading } from './format.js';
+import { alertUsage, describeRule, formatValue, judge, maxRulesPerChat, minAlertGapMs, parseRule, quantityInfo, type AlertRule } from './alert-rule.js';
 import type { Quantity } from './history/downsample.js';
 import type { Sample } from './readings.js';
 import { writeFileAtomic } from './state.js';
 
-export type { Quantity } from './history/downsample.js';
-
-export interface AlertRule {
-  quantity: Quantity;
-  op: '<' | '>';
-  threshold: number;
-  /** Whether the condition holds, as last judged (null until the first reading after the rule was set). */
-  active: boolean | null;
-  /** What the chat was last told: the state its last message announced (null: nothing yet). */
-  announced: boolean | null;
-  /** Wall-clock ms when `active` last changed. */
-  changedAtMs: number;
-  /** Wall-clock ms of the rule's last message; 0: none. */
-  sentAtMs: number;
-}
-
-export const minAlertGapMs = 10 * 60_000;
-export const maxRulesPerChat = 10;
-
-interface QuantityInfo {
-  words: readonly string[];
-  name: string;
-  /** What a BME280 can measure; thresholds outside are refused. */
-  range: readonly [number, number];
-  /** The value must come back this far past the threshold before "back" is said: no chatter. */
-  hysteresis: number;
-  below: string;
-  above: string;
-}
-
-const quantityInfo: Record<Quantity, QuantityInfo> = {
-  temperature: { words: ['temp', 'temperature', 't'], name: 'temperature', range: [-40, 85], hysteresis: 0.5, below: '❄', above: '🔥' },
-  humidity: { words: ['humidity', 'hum', 'h'], name: 'humidity', range: [0, 100], hysteresis: 2, below: '🏜', above: '💧' },
-  pressure: { words: ['pressure', 'p'], name: 'pressure', range: [300, 1100], hysteresis: 1, below: '🌀', above: '☀' },
-};
-
-const usage = 'Send /alert temp < 5, /alert humidity > 65 or /alert pressure < 990 (also t, h, p); /alert off 2 removes the second, /alert off all of them.';
-// One decimal at most, as every value is shown: a threshold of 25.45 would read as 25.4 in every message.
-const ruleShape = /^([a-z]+)\s*(<|>)\s*(-?\d{1,4}(?:[.,]\d)?)\s*(°c|c|%|hpa)?$/i;
-
-/** The value as /now writes it (`4.8°C`, `65.0%`, `1,013.2hPa`). */
-export function formatValue(quantity: Quantity, value: number): string {
-  const fields = formatReading({ temperature: quantity === 'temperature' ? value : 0, humidity: quantity === 'humidity' ? value : null, pressure: quantity === 'pressure' ? value : 1 }).split('  ');
-  return (quantity === 'temperature' ? fields[0] : quantity === 'humidity' ? fields[1] : fields.at(-1)) as string;
-}
-
-export function describeRule(rule: Pick<AlertRule, 'quantity' | 'op' | 'threshold'>): string {
-  return `${quantityInfo[rule.quantity].name} ${rule.op === '<' ? 'below' : 'above'} ${formatValue(rule.quantity, rule.threshold)}`;
-}
-
-/** Reads `temp < 5` (also `t<5`, `humidity > 65%`, `p < 990hPa`). @throws Error with a sentence for the chat. */
-export function parseRule(text: string): Pick<AlertRule, 'quantity' | 'op' | 'threshold'> {
-  const match = ruleShape.exec(text.trim());
-  if (match === null) throw new Error(`"${text}" is not an alert. ${usage}`);
-  const [, word = '', op, number = ''] = match;
-  const quantity = (Object.keys(quantityInfo) as Quantity[]).find((q) => quantityInfo[q].words.includes(word.toLowerCase()));
-  if (quantity === undefined) throw new Error(`"${word}" is not something I measure: use temp, humidity or pressure (t, h, p).`);
-  const threshold = Number(number.replace(',', '.'));
-  const [lo, hi] = quantityInfo[quantity].range;
-  if (!(threshold >= lo && threshold <= hi)) {
-    throw new Error(`${formatValue(quantity, threshold)} is outside what the sensor measures (${formatValue(quantity, lo)} to ${formatValue(quantity, hi)}).`);
-  }
-  return { quantity, op: op === '<' ? '<' : '>', threshold };
-}
-
-/** The next state of a rule for `value`: it becomes active on crossing, and clear only past the hysteresis band. */
-export function judge(rule: AlertRule, value: number): boolean {
-  const band = rule.active === true ? quantityInfo[rule.quantity].hysteresis : 0;
-  return rule.op === '<' ? value < rule.threshold + band : value > rule.threshold - band;
-}
 
 export interface AlertServiceOptions {
   stateDir: string;
@@ -208,7 +138,7 @@ export class AlertService {
 
   #describe(chatId: number): string {
     const rules = this.list(chatId);
-    if (rules.length === 0) return `No alerts in this chat. ${usage}`;
+    if (rules.length === 0) return `No alerts in this chat. ${alertUsage}`;
     const lines = rules.map((rule, i) => {
       const state = rule.active === true ? `now ${rule.op === '<' ? 'below' : 'above'}, since ${this.#clockTime(rule.changedAtMs)}` : rule.active === false ? 'not now' : 'waiting for a reading';
       return `${i + 1}. ${describeRule(rule)} (${state})`;
