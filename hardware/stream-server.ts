@@ -204,13 +204,14 @@ export class StreamServer {
     res.end(text);
   }
 
-  /** Compares the token only when the throttle admits it; a guess over budget is held until it may be, once, within bounds. */
+  /** Compares the token only when the throttle admits it; a guess over budget waits once (bounded), then is compared or gets a 429. */
   private authorize(res: ServerResponse, address: string, token: string | null, mayWait: boolean, serve: (token: string) => void): void {
     const expected = this.access?.token ?? null;
     if (token === null || expected === null || this.isExpired()) return this.forbid(res); // nothing to guess: no comparison
     const admission = this.throttle.admit(address);
     if (!admission.compare) {
-      if (!mayWait) return this.send(res, 429, 'too many wrong links from here; wait and try again\n', { 'Retry-After': String(Math.ceil(admission.waitMs / 1000)) });
+      const retryAfterS = String(Math.ceil(admission.waitMs / 1000));
+      if (!mayWait) return this.send(res, 429, 'too many wrong links from here; wait and try again\n', { 'Retry-After': retryAfterS });
       return this.hold(res, admission.waitMs, () => this.authorize(res, address, token, false, serve));
     }
     this.comparisons += 1;
