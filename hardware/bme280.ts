@@ -2,7 +2,6 @@
 // mode: one conversion per read, so the sensor idles between reads and does not warm itself.
 // Section numbers refer to the BME280 datasheet (BST-BME280-DS002); the BMP280 shares the T/P parts.
 import { access } from 'node:fs/promises';
-import type { PromisifiedBus } from 'i2c-bus';
 import type { ClimateReading, ClimateSensor } from './types.js';
 
 // Registers, §5.3 (memory map).
@@ -167,6 +166,22 @@ export interface Bme280Options {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/**
+ * The part of i2c-bus's `PromisifiedBus` the driver uses, declared here so that telepi's published types
+ * need no @types/i2c-bus (a consumer with skipLibCheck off would otherwise have to install it).
+ */
+export interface I2cBus {
+  readByte(address: number, command: number): Promise<number>;
+  writeByte(address: number, command: number, byte: number): Promise<void>;
+  readI2cBlock(address: number, command: number, length: number, buffer: Buffer): Promise<{ bytesRead: number; buffer: Buffer }>;
+  close(): Promise<void>;
+}
+
+/** What the driver needs of the i2c-bus module. */
+export interface I2cBusModule {
+  openPromisified(busNumber: number): Promise<I2cBus>;
+}
+
 /** A BME280 or BMP280 on an open i2c-bus `PromisifiedBus`. */
 export class Bme280 implements ClimateSensor {
   readonly description: string;
@@ -175,7 +190,7 @@ export class Bme280 implements ClimateSensor {
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    private readonly bus: PromisifiedBus,
+    private readonly bus: I2cBus,
     readonly address: number,
     readonly busNumber: number,
     readonly chipId: number,
@@ -190,7 +205,7 @@ export class Bme280 implements ClimateSensor {
    * Checks the chip id, soft-resets the chip, waits for it to load its trimming data and reads it.
    * Rejects with a `Bme280Error` naming the bus and address when no (or another) chip answers.
    */
-  static async open(bus: PromisifiedBus, address = 0x76, options: Bme280Options = {}): Promise<Bme280> {
+  static async open(bus: I2cBus, address = 0x76, options: Bme280Options = {}): Promise<Bme280> {
     const busNumber = options.busNumber ?? 1;
     const sleep = options.sleep ?? realSleep;
     const at = `${hex(address)} on i2c-${busNumber}`;
@@ -273,7 +288,7 @@ export class Bme280 implements ClimateSensor {
 }
 
 /** Reads status until `bit` clears; false if it is still set after `polls` reads. */
-async function pollUntilClear(bus: PromisifiedBus, address: number, bit: number, polls: number,
+async function pollUntilClear(bus: I2cBus, address: number, bit: number, polls: number,
   sleep: (ms: number) => Promise<void>): Promise<boolean> {
   for (let i = 0; i <= polls; i++) {
     if ((await bus.readByte(address, REG_STATUS) & bit) === 0) return true;
@@ -288,11 +303,11 @@ async function pollUntilClear(bus: PromisifiedBus, address: number, bit: number,
  */
 export async function openBme280(busNumber: number, address: number, options: Bme280Options & {
   /** Loads i2c-bus; tests replace it. */
-  loadI2cBus?: () => Promise<Pick<typeof import('i2c-bus'), 'openPromisified'>>;
+  loadI2cBus?: () => Promise<I2cBusModule>;
 } = {}): Promise<Bme280> {
-  let i2c: Pick<typeof import('i2c-bus'), 'openPromisified'>;
+  let i2c: I2cBusModule;
   try {
-    i2c = await (options.loadI2cBus ?? (() => import('i2c-bus')))();
+    i2c = await (options.loadI2cBus ?? ((): Promise<I2cBusModule> => import('i2c-bus')))();
   } catch (err) {
     throw new Bme280Error(`the i2c-bus module is not installed or did not build (${err instanceof Error ? err.message.split('\n')[0] : String(err)}): run npm install on the Pi, which needs build-essential and python3`, 'MODULE_NOT_FOUND', { cause: err });
   }
