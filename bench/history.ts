@@ -2,7 +2,6 @@
 // demand, and from a kept hourly view for comparison), disk bytes per year, and /chart through
 // `telepi run` (built dist/, simulated hardware, loopback emulator): first and warm latency, and the
 // bot's idle RSS before and 10 s after. Runs alone too: `node --import tsx bench/history.ts`.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,16 +9,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { downsample } from '../src/app/history/downsample.js';
 import { FileHistoryStore } from '../src/app/history/store.js';
-import { BotApiEmulator } from '../src/emulator/index.js';
 import { silentLogger } from '../src/log.js';
-import { TOKEN } from './contestants.js';
-import { mb, rssOf } from './proc.js';
+import { OWNER, startTelepiRun } from './telepi-run.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const minute = 60_000;
 const hour = 60 * minute;
 const day = 24 * hour;
-const OWNER = 1001;
 
 export interface HistoryBenchResult {
   appendUsPerReading: number;
@@ -75,56 +70,32 @@ async function dirBytes(dir: string): Promise<number> {
   return total;
 }
 
-/** `telepi run` from dist/ with `days` of history: /chart 7d twice, and its RSS before and after. */
+/** `telepi run` from dist/ with `seedDays` of history: /chart 7d twice, and its RSS before and after. */
 async function chartThroughTelepi(seedDays: number): Promise<NonNullable<Exclude<HistoryBenchResult['chart'], Error>>> {
-  const emu = await BotApiEmulator.start({ token: TOKEN, keepFileBytes: 0 });
-  const stateDir = await mkdtemp(join(tmpdir(), 'telepi-bench-chart-'));
-  let child: ChildProcess | undefined;
+  const run = await startTelepiRun({
+    prepare: async (stateDir) => {
+      const seeded = await filledStore(join(stateDir, 'history'), Math.floor(Date.now() / minute) * minute - minute, seedDays * 1440, minute);
+      await seeded.close();
+    },
+  });
   try {
-    const seeded = await filledStore(join(stateDir, 'history'), Math.floor(Date.now() / minute) * minute - minute, seedDays * 1440, minute);
-    await seeded.close();
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH, HOME: process.env.HOME, TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_API_ROOT: emu.apiRoot,
-      TELEPI_OWNERS: String(OWNER), TELEPI_HARDWARE: 'simulated', TELEPI_STATE_DIR: stateDir, TELEPI_LOG_LEVEL: 'info',
-    };
-    const started = spawn(process.execPath, ['bin/telepi.js', 'run'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    child = started;
-    let log = '';
-    started.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-    const deadline = performance.now() + 20_000;
-    while (!/telepi started/.test(log)) {
-      if (started.exitCode !== null || performance.now() > deadline) throw new Error(`telepi run did not start: ${log.slice(-500)}`);
-      await sleep(50);
-    }
-    // RSS moves by several MB with each garbage collection: a median of samples, not one reading.
-    const rssMedianMb = async (windowMs: number) => {
-      const samples: number[] = [];
-      for (const end = performance.now() + windowMs; performance.now() < end; await sleep(100)) samples.push(mb(rssOf(started.pid as number)));
-      return median(samples);
-    };
     await sleep(3000);
-    const rssBeforeMb = await rssMedianMb(2000);
+    const rssBeforeMb = await run.rssMedianMb(2000);
     const chartOnce = async () => {
-      const before = emu.callsOf('sendPhoto').length;
+      const before = run.emu.callsOf('sendPhoto').length;
       const pushedAt = performance.now();
-      emu.pushText('/chart 7d', { chatId: OWNER, userId: OWNER });
-      const calls = await emu.waitForCalls('sendPhoto', before + 1, 60_000);
+      run.emu.pushText('/chart 7d', { chatId: OWNER, userId: OWNER });
+      const calls = await run.emu.waitForCalls('sendPhoto', before + 1, 60_000);
       return (calls[before] as { atMs: number }).atMs - pushedAt;
     };
     const firstMs = await chartOnce();
     const warmMs = await chartOnce();
     await sleep(9000);
-    const rssAfterMb = await rssMedianMb(2000);
+    const rssAfterMb = await run.rssMedianMb(2000);
     await sleep(18_000);
-    return { firstMs, warmMs, rssBeforeMb, rssAfterMb, rssAfter30sMb: await rssMedianMb(2000) };
+    return { firstMs, warmMs, rssBeforeMb, rssAfterMb, rssAfter30sMb: await run.rssMedianMb(2000) };
   } finally {
-    if (child !== undefined && child.exitCode === null) {
-      const exited = new Promise((resolve) => child?.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    await emu.close();
-    await rm(stateDir, { recursive: true, force: true });
+    await run.stop();
   }
 }
 
