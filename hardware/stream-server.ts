@@ -231,12 +231,19 @@ export class StreamServer {
   /** Holds a request for `waitMs`; when too many are held already, its connection is dropped instead. */
   private hold(res: ServerResponse, waitMs: number, then: () => void): void {
     if (this.held.size >= MAX_HELD_REQUESTS) return this.guard.drop(res.req);
-    // +1: a timer may fire a fraction of a millisecond before the monotonic clock reaches its deadline
-    const timer = setTimeout(() => {
-      this.held.delete(timer);
-      if (!res.destroyed) then();
-    }, Math.ceil(waitMs) + 1);
-    this.held.add(timer);
+    const untilMs = performance.now() + waitMs;
+    let timer: NodeJS.Timeout;
+    const arm = (delayMs: number): void => {
+      timer = setTimeout(() => {
+        this.held.delete(timer);
+        // A timer fires early by as long as the event loop was busy when it was set: wait out the rest.
+        const leftMs = untilMs - performance.now();
+        if (leftMs > 0) return arm(leftMs);
+        if (!res.destroyed) then();
+      }, Math.ceil(delayMs));
+      this.held.add(timer);
+    };
+    arm(waitMs);
     res.once('close', () => {
       clearTimeout(timer);
       this.held.delete(timer);
