@@ -2,16 +2,14 @@
 // after each kill the history must read back in order, with every value right, and nothing missing
 // but the batch that was not yet on disk.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { mulberry32 } from '../hardware/simulated/climate.js';
 import { FileHistoryStore, type Row } from '../src/app/history/store.js';
 import { memoryLogger } from '../src/log.js';
+import { bundleFixture, runUntilKilled } from './fixture-child.js';
 import { firstMs, sampleAt, stepMs } from './fixtures/history-sequence.js';
 
 const KILLS = 40;
@@ -22,12 +20,7 @@ let root: string;
 let script: string;
 before(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'telepi-history-crash-'));
-  script = path.join(root, 'history-writer.mjs');
-  // Bundled once and run with plain node: `node --import tsx` costs ~0.35 s per start.
-  await build({
-    entryPoints: [path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'history-writer.ts')],
-    bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: script, logLevel: 'silent',
-  });
+  script = await bundleFixture('history-writer', root);
 });
 after(async () => {
   await rm(root, { recursive: true, force: true });
@@ -35,35 +28,11 @@ after(async () => {
 
 /** Starts the writer, kills it `delayMs` after it is ready; returns what it found and the last time it said was durable. */
 async function runAndKill(dir: string, maxBatch: number, delayMs: number): Promise<{ readyMs: number; durableMs: number }> {
-  const child = spawn(process.execPath, [script, dir, String(maxBatch)], { stdio: ['ignore', 'pipe', 'pipe'], env: {} });
   const said = { readyMs: -1, durableMs: 0 };
-  let stderr = '';
-  let pending = '';
-  let onReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => (onReady = resolve));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (pending + chunk).split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      const [word, value] = line.split(' ');
-      if (word === 'ready') {
-        said.readyMs = Number(value);
-        said.durableMs = Number(value);
-        onReady();
-      } else if (word === 'durable') said.durableMs = Number(value);
-    }
+  await runUntilKilled(script, [dir, String(maxBatch)], delayMs, (word, value) => {
+    if (word === 'ready') said.readyMs = said.durableMs = Number(value);
+    else if (word === 'durable') said.durableMs = Number(value);
   });
-  const closed = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
-  try {
-    const early = closed.then((signal) => { throw new Error(`the writer ended (${signal}) before it was ready: ${stderr}`); });
-    await Promise.race([ready, early]);
-    early.catch(() => {});
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
-  } finally {
-    child.kill('SIGKILL');
-  }
-  assert.equal(await closed, 'SIGKILL', `the writer was not killed: ${stderr}`);
   return said;
 }
 
