@@ -42,6 +42,8 @@ test('the minimal configuration gets every default', () => {
     logLevel: 'info',
     cameraInGroups: false,
     mqtt: null,
+    history: { everyMs: 60_000, keepMs: 2 * 365 * 86_400_000 },
+    reportStyle: 'new',
   });
 });
 
