@@ -91,7 +91,7 @@ export async function runHostileHttpBench(floodMs = 60_000, idleMs = 30_000, qui
     const flood = await phase('pipelined wrong-token flood, 8 connections at a time', telepi, emu, frames, floodMs, quiet.peak, async (deadline) => {
       const attackers = Array.from({ length: 8 }, (_, i) => attacker(i + 1));
       await Promise.all(attackers.map(async (a) => {
-        while (performance.now() < deadline) await a.attack('pipelined');
+        while (!a.isClosed && performance.now() < deadline) await a.attack('pipelined');
       }));
       return attackers.reduce((sum, a) => sum + a.bytesSent, 0);
     });

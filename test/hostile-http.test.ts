@@ -76,7 +76,7 @@ test('hostile HTTP from 40 addresses cannot take telepi down: memory bounded, th
     t.after(() => attackers.forEach((attacker) => attacker.close()));
     const deadline = performance.now() + ATTACK_MS;
     const attacking = attackers.map(async (attacker) => {
-      while (performance.now() < deadline) await attacker.attack();
+      while (!attacker.isClosed && performance.now() < deadline) await attacker.attack();
     });
 
     const nowMs: number[] = [];

@@ -89,7 +89,7 @@ test('in a browser the owner keeps watching and downloading while strangers floo
   t.after(() => attackers.forEach((attacker) => attacker.close()));
   const deadline = performance.now() + 6_000;
   const attacking = attackers.map(async (attacker) => {
-    while (performance.now() < deadline) await attacker.attack();
+    while (!attacker.isClosed && performance.now() < deadline) await attacker.attack();
   });
   for (let change = 0; change < 3; change++) {
     const shown = await page.evaluate<string>(centrePixel);

@@ -116,9 +116,9 @@ export class HttpAttacker {
     }));
   }
 
-  /** Connections open from this side now (some may already be closed by the server, not yet noticed). */
-  get openSockets(): number {
-    return this.sockets.size;
+  /** True once close() was called: loops of attacks should stop. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Destroys every connection still open. */
