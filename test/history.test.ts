@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { maxMonthBytes } from '../src/app/history/month-file.js';
 import { FileHistoryStore, type Row } from '../src/app/history/store.js';
 import { parseSpan, formatSpan } from '../src/app/history/span.js';
 import { main } from '../src/app/cli.js';
@@ -164,6 +165,13 @@ test('a file that is not telepi history is moved aside at open, and a new one is
   assert.equal((await rows(store)).length, 1);
   assert.ok(readdirSync(dir).some((name) => name.startsWith('2025-06.tph.corrupt-')));
   assert.ok(log.lines.some((l) => l.includes('is not a telepi history file')));
+
+  // A month file far larger than a month can be is never read into memory: it is skipped, with a warning.
+  const huge = path.join(dir, '2025-05.tph');
+  writeFileSync(huge, '');
+  truncateSync(huge, maxMonthBytes + 1);
+  assert.equal((await rows(store, Date.UTC(2025, 4, 1), Date.UTC(2025, 5, 30))).length, 1);
+  assert.ok(log.lines.some((l) => l.includes('2025-05.tph is larger than a month of history can be') && l.includes('skipped')));
 });
 
 test('spans read and write as people type them', () => {

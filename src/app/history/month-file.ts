@@ -1,9 +1,12 @@
 // One month's file of history records: read it, repair a torn tail, append a batch. The store
 // (store.ts) decides which month and when; this file knows the bytes.
-import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { open, rename, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeError, type Logger } from '../../log.js';
 import { decodeRecord, headerBuffer, headerBytes, isHeader, recordBytes, recordSeconds, type Row } from './record.js';
+
+// 31 days of a reading every 10 s (HISTORY_EVERY's least), twice over.
+export const maxMonthBytes = 2 * (headerBytes + 31 * 8640 * recordBytes);
 
 /** A record waiting to be written: its time, and its 12 encoded bytes. */
 export interface Pending {
@@ -26,23 +29,29 @@ export function lowerBound(buffer: Buffer, count: number, seconds: number): numb
 
 /** A month's bytes, or undefined when it has none; a file with a foreign header is skipped (at open: moved aside), never misread. */
 export async function readMonth(file: string, log: Logger, moveAside: boolean): Promise<Buffer | undefined> {
-  let buffer: Buffer;
+  let buffer: Buffer | undefined;
+  let handle: FileHandle | undefined;
   try {
-    buffer = await readFile(file);
+    handle = await open(file, 'r');
+    // Never read a file far larger than a month can be into memory (a Pi Zero 2 has 512 MB).
+    if ((await handle.stat()).size <= maxMonthBytes) buffer = await handle.readFile();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`cannot read ${file}: ${describeError(error)}`, { cause: error });
+  } finally {
+    await handle?.close();
   }
   // Shorter than a header: a crash while the file was created; the next append starts it over.
-  if (buffer.length < headerBytes) return undefined;
-  if (isHeader(buffer)) return buffer;
+  if (buffer !== undefined && buffer.length < headerBytes) return undefined;
+  if (buffer !== undefined && isHeader(buffer)) return buffer;
+  const what = buffer === undefined ? `is larger than a month of history can be (${maxMonthBytes} bytes)` : 'is not a telepi history file';
   if (!moveAside) {
-    log.warn(`history: ${file} is not a telepi history file; skipped`);
+    log.warn(`history: ${file} ${what}; skipped`);
     return undefined;
   }
   const aside = `${file}.corrupt-${Date.now()}`;
   await rename(file, aside).catch(() => undefined);
-  log.warn(`history: ${file} is not a telepi history file; moved it to ${aside}`);
+  log.warn(`history: ${file} ${what}; moved it to ${aside}`);
   return undefined;
 }
 
