@@ -1,6 +1,6 @@
 // One alert rule (`temp < 5`): how it is typed, shown and judged, with the hysteresis that keeps a value
 // hovering at the threshold from chattering. The per-chat service is alerts.ts.
-import { formatReading } from './format.js';
+import { oneDecimal, quoteInput } from './format.js';
 import type { Quantity } from './history/downsample.js';
 
 export interface AlertRule {
@@ -29,12 +29,14 @@ export interface QuantityInfo {
   hysteresis: number;
   below: string;
   above: string;
+  /** As /now writes it after the number. */
+  unit: string;
 }
 
 export const quantityInfo: Record<Quantity, QuantityInfo> = {
-  temperature: { words: ['temp', 'temperature', 't'], name: 'temperature', range: [-40, 85], hysteresis: 0.5, below: '❄', above: '🔥' },
-  humidity: { words: ['humidity', 'hum', 'h'], name: 'humidity', range: [0, 100], hysteresis: 2, below: '🏜', above: '💧' },
-  pressure: { words: ['pressure', 'p'], name: 'pressure', range: [300, 1100], hysteresis: 1, below: '🌀', above: '☀' },
+  temperature: { words: ['temp', 'temperature', 't'], name: 'temperature', range: [-40, 85], hysteresis: 0.5, below: '❄', above: '🔥', unit: '°C' },
+  humidity: { words: ['humidity', 'hum', 'h'], name: 'humidity', range: [0, 100], hysteresis: 2, below: '🏜', above: '💧', unit: '%' },
+  pressure: { words: ['pressure', 'p'], name: 'pressure', range: [300, 1100], hysteresis: 1, below: '🌀', above: '☀', unit: 'hPa' },
 };
 
 export const alertUsage = 'Send /alert temp < 5, /alert humidity > 65 or /alert pressure < 990 (also t, h, p); /alert off 2 removes the second, /alert off all of them.';
@@ -43,8 +45,7 @@ const ruleShape = /^([a-z]+)\s*(<|>)\s*(-?\d{1,4}(?:[.,]\d)?)\s*(°c|c|%|hpa)?$/
 
 /** The value as /now writes it (`4.8°C`, `65.0%`, `1,013.2hPa`). */
 export function formatValue(quantity: Quantity, value: number): string {
-  const fields = formatReading({ temperature: quantity === 'temperature' ? value : 0, humidity: quantity === 'humidity' ? value : null, pressure: quantity === 'pressure' ? value : 1 }).split('  ');
-  return (quantity === 'temperature' ? fields[0] : quantity === 'humidity' ? fields[1] : fields.at(-1)) as string;
+  return `${oneDecimal(value, quantity)}${quantityInfo[quantity].unit}`;
 }
 
 export function describeRule(rule: Pick<AlertRule, 'quantity' | 'op' | 'threshold'>): string {
@@ -54,10 +55,10 @@ export function describeRule(rule: Pick<AlertRule, 'quantity' | 'op' | 'threshol
 /** Reads `temp < 5` (also `t<5`, `humidity > 65%`, `p < 990hPa`). @throws Error with a sentence for the chat. */
 export function parseRule(text: string): Pick<AlertRule, 'quantity' | 'op' | 'threshold'> {
   const match = ruleShape.exec(text.trim());
-  if (match === null) throw new Error(`"${text}" is not an alert. ${alertUsage}`);
+  if (match === null) throw new Error(`${quoteInput(text)} is not an alert. ${alertUsage}`);
   const [, word = '', op, number = ''] = match;
   const quantity = (Object.keys(quantityInfo) as Quantity[]).find((q) => quantityInfo[q].words.includes(word.toLowerCase()));
-  if (quantity === undefined) throw new Error(`"${word}" is not something I measure: use temp, humidity or pressure (t, h, p).`);
+  if (quantity === undefined) throw new Error(`${quoteInput(word)} is not something I measure: use temp, humidity or pressure (t, h, p).`);
   const threshold = Number(number.replace(',', '.'));
   const [lo, hi] = quantityInfo[quantity].range;
   if (!(threshold >= lo && threshold <= hi)) {

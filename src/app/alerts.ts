@@ -1,13 +1,17 @@
 // Threshold alerts per chat (/alert temp < 5): one message when a reading crosses, one when it is back,
-// with hysteresis and at least 10 minutes between messages of one rule. Kept in <stateDir>/alerts.json.
+// with hysteresis and at least 10 minutes between messages of one rule. Kept in <stateDir>/alerts.json
+// with the state store's promises: a command changes memory only once its write is on disk, a failing
+// SD card is answered ("Could not save: …"), never crashed on, and rules follow a chat that moved or left.
 
 import { readFile, rename } from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeError, type Logger } from '../log.js';
 import { alertUsage, describeRule, formatValue, judge, maxRulesPerChat, minAlertGapMs, parseRule, quantityInfo, type AlertRule } from './alert-rule.js';
+import { chatIsGone, migratedTo } from './climate.js';
+import { quoteInput } from './format.js';
 import type { Quantity } from './history/downsample.js';
 import type { Sample } from './readings.js';
-import { writeFileAtomic } from './state.js';
+import { diskProblem, StateWriteError, writeFileAtomic } from './state.js';
 
 
 export interface AlertServiceOptions {
@@ -18,15 +22,21 @@ export interface AlertServiceOptions {
   utcOffsetMs?: (ms: number) => number;
 }
 
+type Chats = Map<number, AlertRule[]>;
+
 const fileName = 'alerts.json';
 
 export class AlertService {
   readonly file: string;
-  #chats: Map<number, AlertRule[]>;
+  /** The rules as alerts.json holds them. What each rule last saw and said changes here even when it cannot be saved. */
+  #chats: Chats;
   #writes: Promise<void> = Promise.resolve();
   #outbox: Promise<void> = Promise.resolve();
+  /** Chats that blocked the bot whose rules could not be removed from the file: judged no more until they speak. */
+  readonly #paused = new Set<number>();
+  #saveProblem: string | null = null;
 
-  private constructor(private readonly options: AlertServiceOptions, chats: Map<number, AlertRule[]>) {
+  private constructor(private readonly options: AlertServiceOptions, chats: Chats) {
     this.file = path.join(options.stateDir, fileName);
     this.#chats = chats;
   }
@@ -44,8 +54,12 @@ export class AlertService {
     const { chats, problems } = parseAlerts(text);
     if (chats === null) {
       const aside = `${file}.corrupt-${Date.now()}`;
-      await rename(file, aside);
-      options.log.warn(`${file} ${problems.join('; ')}; moved it to ${aside} and started with no alerts`);
+      try {
+        await rename(file, aside);
+        options.log.warn(`${file} ${problems.join('; ')}; moved it to ${aside} and started with no alerts`);
+      } catch (error) {
+        options.log.warn(`${file} ${problems.join('; ')}, and it cannot be moved aside (${diskProblem(error)}); started with no alerts`);
+      }
       return new AlertService(options, new Map());
     }
     for (const problem of problems) options.log.warn(`${file}: ${problem}; that rule is dropped, the others kept`);
@@ -56,8 +70,18 @@ export class AlertService {
     return this.#chats.get(chatId) ?? [];
   }
 
-  /** The reply to `/alert <args>`: lists, adds or removes; `latest` is a reading, to refuse what the sensor cannot measure. */
+  /** Why alerts cannot be saved now (the last write failed), or null. */
+  get saveProblem(): string | null {
+    return this.#saveProblem;
+  }
+
+  /**
+   * The reply to `/alert <args>`: lists, adds or removes; `latest` is a reading, to refuse what the sensor cannot measure.
+   * @throws StateWriteError when the change could not be saved: then nothing changed.
+   */
   async command(chatId: number, args: string, latest: () => Promise<Sample>): Promise<string> {
+    // A chat that speaks again has unblocked the bot.
+    this.#paused.delete(chatId);
     const words = args.trim().toLowerCase().split(/\s+/);
     if (args.trim() === '') return this.#describe(chatId);
     if (words[0] === 'off') return this.#remove(chatId, words[1]);
@@ -75,9 +99,28 @@ export class AlertService {
       return 'This sensor has no humidity (a BMP280 measures temperature and pressure only), so that alert could never fire.';
     }
     const entry: AlertRule = { ...rule, active: null, announced: null, changedAtMs: sample.atMs, sentAtMs: 0 };
-    await this.#save(chatId, [...rules, entry]);
+    await this.#update((chats) => void chats.set(chatId, [...(chats.get(chatId) ?? []), entry].slice(0, maxRulesPerChat)));
     const now = sample.reading === undefined ? 'The sensor is not answering right now.' : `Now ${formatValue(rule.quantity, sample.reading[rule.quantity] as number)}.`;
     return `OK: I will tell you when the ${describeRule(rule)}, and when it is back. ${now}`;
+  }
+
+  /**
+   * Moves a chat's rules to the id its group got on becoming a supergroup, persisted before they move
+   * (rules the new chat has already are not doubled). False when the old chat had none.
+   * @throws StateWriteError when the move could not be saved: the rules stay where they were.
+   */
+  async migrate(fromChatId: number, toChatId: number): Promise<boolean> {
+    if (!this.#chats.has(fromChatId) || fromChatId === toChatId) return false;
+    await this.#update((chats) => {
+      const moving = chats.get(fromChatId) ?? [];
+      const there = chats.get(toChatId) ?? [];
+      const same = (a: AlertRule, b: AlertRule) => a.quantity === b.quantity && a.op === b.op && a.threshold === b.threshold;
+      chats.set(toChatId, [...there, ...moving.filter((rule) => !there.some((kept) => same(kept, rule)))].slice(0, maxRulesPerChat));
+      chats.delete(fromChatId);
+    });
+    if (this.#paused.delete(fromChatId)) this.#paused.add(toChatId);
+    this.options.log.info(`chat ${fromChatId} became supergroup ${toChatId}: its alerts moved there`);
+    return true;
   }
 
   /**
@@ -88,12 +131,17 @@ export class AlertService {
     void this.judge(sample);
   };
 
-  /** Judges every rule on `sample`; resolves once what it changed is written and its messages sent. */
+  /**
+   * Judges every rule on `sample`; resolves once what it changed is written and its messages sent. What a
+   * rule saw and said changes in memory even when the card cannot be written (else every reading would
+   * repeat the alert); the failed write is logged, and after a restart that message may come once more.
+   */
   judge(sample: Sample): Promise<void> {
     if (sample.reading === undefined) return this.#outbox;
     const messages: Array<[number, string]> = [];
     let changed = false;
     for (const [chatId, rules] of this.#chats) {
+      if (this.#paused.has(chatId)) continue;
       for (const rule of rules) {
         const value = sample.reading[rule.quantity];
         if (value === null) continue;
@@ -108,12 +156,10 @@ export class AlertService {
     }
     if (!changed) return this.#outbox;
     // One after another, in reading order: the file never goes back to an older state, messages never overtake.
-    const write = this.#write().catch((error: unknown) => this.options.log.warn(`alerts: ${describeError(error)}`));
+    const write = this.#update(() => undefined).catch((error: unknown) => this.options.log.warn(`alerts: ${describeError(error)}`));
     this.#outbox = this.#outbox.then(async () => {
       await write;
-      for (const [chatId, text] of messages) {
-        await this.options.send(chatId, text).catch((error: unknown) => this.options.log.warn(`alert to chat ${chatId} failed: ${describeError(error)}`));
-      }
+      for (const [chatId, text] of messages) await this.#deliver(chatId, text);
     });
     return this.#outbox;
   }
@@ -121,6 +167,36 @@ export class AlertService {
   /** Resolves once every queued alert message has been sent (or has failed). */
   idle(): Promise<void> {
     return this.#outbox;
+  }
+
+  /** Sends one alert; follows a chat that became a supergroup, and stops alerting one that blocked the bot. Never rejects. */
+  async #deliver(chatId: number, text: string): Promise<void> {
+    const { send, log } = this.options;
+    try {
+      await send(chatId, text);
+      return;
+    } catch (error) {
+      const newChatId = migratedTo(error);
+      if (newChatId !== null) {
+        await this.migrate(chatId, newChatId).catch((moveError: unknown) =>
+          log.warn(`chat ${chatId} became supergroup ${newChatId}, but its alerts could not be moved: ${describeError(moveError)}`));
+        await send(newChatId, text).catch((sendError: unknown) => log.warn(`alert to chat ${newChatId} failed: ${describeError(sendError)}`));
+        return;
+      }
+      if (!chatIsGone(error)) {
+        log.warn(`alert to chat ${chatId} failed: ${describeError(error)}`);
+        return;
+      }
+    }
+    // Retrying a chat that blocked the bot would fail forever: its rules go, or rest until it speaks again.
+    this.#paused.add(chatId);
+    try {
+      await this.#update((chats) => void chats.delete(chatId));
+      this.#paused.delete(chatId);
+      log.info(`chat ${chatId} blocked the bot or is gone: its alerts are removed`);
+    } catch (error) {
+      log.warn(`chat ${chatId} blocked the bot or is gone; its alerts are paused, as they could not be removed: ${describeError(error)}`);
+    }
   }
 
   #message(rule: AlertRule, value: number): string {
@@ -150,35 +226,38 @@ export class AlertService {
     const rules = this.list(chatId);
     if (rules.length === 0) return 'No alerts to remove.';
     if (which === undefined || which === 'all') {
-      await this.#save(chatId, []);
+      await this.#update((chats) => void chats.delete(chatId));
       return rules.length === 1 ? 'Alert removed.' : `All ${rules.length} alerts removed.`;
     }
-    const index = /^\d{1,3}$/.test(which) ? Number(which) - 1 : -1;
-    const rule = rules[index];
+    if (!/^\d{1,3}$/.test(which)) return `${quoteInput(which)} is not an alert number: send /alert to see them, /alert off 2 removes the second.`;
+    const rule = rules[Number(which) - 1];
     if (rule === undefined) return `There is no alert ${which}: this chat has ${rules.length} (send /alert to see them).`;
-    await this.#save(chatId, rules.filter((r) => r !== rule));
+    await this.#update((chats) => void chats.set(chatId, (chats.get(chatId) ?? []).filter((r) => r !== rule)));
     return `Removed: ${describeRule(rule)}.`;
   }
 
-  /** Changes a chat's rules once they are on disk: a failed write leaves memory as the file is. */
-  async #save(chatId: number, rules: AlertRule[]): Promise<void> {
-    const before = this.#chats.get(chatId);
-    if (rules.length === 0) this.#chats.delete(chatId);
-    else this.#chats.set(chatId, rules);
-    try {
-      await this.#write();
-    } catch (error) {
-      if (before === undefined) this.#chats.delete(chatId);
-      else this.#chats.set(chatId, before);
-      throw error;
-    }
-  }
-
-  #write(): Promise<void> {
-    const text = `${JSON.stringify({ version: 1, chats: Object.fromEntries(this.#chats) }, null, 2)}\n`;
-    const write = this.#writes.then(() => writeFileAtomic(this.file, text));
-    this.#writes = write.catch(() => undefined);
-    return write;
+  /**
+   * Queues `mutate`: when its turn comes it runs on a copy of the chats, the copy is written, and only once
+   * the write is on disk do the chats become the copy (as StateStore.update). Writes never interleave.
+   * @throws StateWriteError when the write failed: memory is left as the file is.
+   */
+  #update(mutate: (chats: Chats) => void): Promise<void> {
+    const run = this.#writes.then(async () => {
+      const draft: Chats = new Map(this.#chats);
+      mutate(draft);
+      for (const [chatId, rules] of draft) if (rules.length === 0) draft.delete(chatId);
+      try {
+        await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, chats: Object.fromEntries(draft) }, null, 2)}\n`);
+      } catch (error) {
+        this.#saveProblem = diskProblem(error);
+        throw new StateWriteError(this.file, error);
+      }
+      this.#saveProblem = null;
+      this.#chats = draft;
+    });
+    // The chain goes on past a failed write; the failure reaches this update's caller alone.
+    this.#writes = run.catch(() => undefined);
+    return run;
   }
 }
 

@@ -6,6 +6,7 @@ import type { Bot } from '../bot.js';
 import { InputFile } from '../inputfile.js';
 import { describeError, type Logger } from '../log.js';
 import type { Authorizer } from './auth.js';
+import { quoteInput } from './format.js';
 import type { ChartMaker } from './history/chart.js';
 import { formatSpan, parseSpan } from './history/span.js';
 
@@ -38,7 +39,7 @@ export function chartSpan(args: string): number {
   try {
     spanMs = parseSpan(args);
   } catch {
-    throw new Error(`"${args.slice(0, 40)}" is not a period. ${chartUsage}`);
+    throw new Error(`${quoteInput(args)} is not a period. ${chartUsage}`);
   }
   if (spanMs < minChartSpanMs || spanMs > maxChartSpanMs) throw new Error(`${formatSpan(spanMs)} is out of range. ${chartUsage}`);
   return spanMs;

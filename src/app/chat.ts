@@ -130,13 +130,16 @@ export class TelepiChat extends ChatHandler {
     await this.runCommand(command.name, parsed.args, role, { userId, isPrivate });
   }
 
-  /** A group became a supergroup (Telegram says so in both): its reports move to the new id. */
+  /** A group became a supergroup (Telegram says so in both): its reports and alerts move to the new id. */
   private async followMigration(msg: Message): Promise<void> {
     const [from, to] = msg.migrate_to_chat_id !== undefined
       ? [this.chatId, msg.migrate_to_chat_id]
       : [msg.migrate_from_chat_id ?? this.chatId, this.chatId];
-    await this.app.climate.migrate(from, to).catch((error: unknown) =>
-      this.app.log.warn(`chat ${from} became supergroup ${to}, but its subscription could not be moved: ${describeError(error)}`));
+    const { climate, alerts, log } = this.app;
+    const moves: Array<[string, () => Promise<boolean>]> = [['subscription', () => climate.migrate(from, to)], ['alerts', () => alerts.migrate(from, to)]];
+    for (const [what, move] of moves) {
+      await move().catch((error: unknown) => log.warn(`chat ${from} became supergroup ${to}, but its ${what} could not be moved: ${describeError(error)}`));
+    }
   }
 
   private async runCommand(name: string, args: string, role: Role, origin: Origin): Promise<void> {
@@ -302,7 +305,7 @@ export class TelepiChat extends ChatHandler {
       `Uptime: ${formatUptime(this.app.uptimeMs())}`,
     ];
     for (const problem of hardware.problems) lines.push(`Problem: ${problem}`);
-    const saveProblem = this.app.saveProblem();
+    const saveProblem = this.app.saveProblem() ?? this.app.alerts.saveProblem;
     if (saveProblem !== null) lines.push(`Problem: settings cannot be saved: ${saveProblem}`);
     return lines.join('\n');
   }

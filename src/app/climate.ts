@@ -134,6 +134,6 @@ export function migratedTo(error: unknown): number | null {
 }
 
 /** 403 (the user blocked the bot, or it left the group) and "chat not found" will not heal by retrying. */
-function chatIsGone(error: unknown): boolean {
+export function chatIsGone(error: unknown): boolean {
   return error instanceof TelegramError && (error.errorCode === 403 || /chat not found/i.test(error.description));
 }

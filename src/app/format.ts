@@ -15,8 +15,12 @@ export function formatReading(reading: ReadingLike): string {
   return fields.join('  ');
 }
 
-// Not toLocaleString: Node may be built without full ICU, and the Pi's locale must not change the reply.
-function oneDecimal(value: number, field: string): string {
+/**
+ * `1,013.2`, `-4.8`, `0.0`: one decimal, thousands grouped by commas, as every value in chat is shown.
+ * Not toLocaleString: Node may be built without full ICU, and the Pi's locale must not change the reply.
+ * @throws RangeError naming `field` when `value` is not finite.
+ */
+export function oneDecimal(value: number, field = 'value'): string {
   if (!Number.isFinite(value)) throw new RangeError(`formatReading: ${field} is ${value}, not a number`);
   const [whole = '0', fraction = '0'] = Math.abs(value).toFixed(1).split('.');
   const grouped = whole.replace(/\B(?=(\d{3})+$)/g, ',');
