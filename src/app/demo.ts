@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Message } from '@grammyjs/types';
 import { createHardware } from '../../hardware/index.js';
+import { SimulatedClimateSensor } from '../../hardware/simulated/climate.js';
 import { BotApiEmulator, type RecordedCall } from '../emulator/index.js';
-import { createLogger, describeError } from '../log.js';
+import { createLogger, describeError, type Logger } from '../log.js';
 import { Appliance } from './appliance.js';
 import type { CliIo } from './cli.js';
 import { loadConfig } from './config.js';
+import { FileHistoryStore } from './history/store.js';
 
 /** Only the embedded emulator accepts it; it is no secret. */
 const DEMO_TOKEN = '1000000:DEMO_local_emulator_token_not_a_real_one';
@@ -61,6 +63,7 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv, io: CliIo,
     const streamPort = await freePort(config.stream.port);
     if (streamPort !== config.stream.port) io.err(`Port ${config.stream.port} is busy: the camera link uses port ${streamPort} instead.`);
     const log = createLogger({ level: config.logLevel, write: (text) => io.err(text) });
+    await seedHistory(join(stateDir, 'history'), Date.now(), log);
     const hardware = await createHardware({ kind: 'simulated', log: (text) => log.info(text) });
     const chat = new DemoChat(emulator, io, photoDir, options.replyTimeoutMs ?? 15_000);
     stops.unshift(async () => chat.close());
@@ -96,6 +99,25 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv, io: CliIo,
   } finally {
     for (const stop of stops) await stop().catch((error: unknown) => io.err(`telepi demo: stopping: ${describeError(error)}`));
     await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
+const seedMs = 24 * 3_600_000;
+const seedEveryMs = 60_000;
+
+/**
+ * A day of simulated readings, one a minute up to `nowMs`, written through the HistoryStore before the
+ * appliance opens it: the demo starts with a fresh state folder, and /chart should show a day, not nothing.
+ */
+export async function seedHistory(dir: string, nowMs: number, log: Logger): Promise<void> {
+  let atMs = nowMs - seedMs;
+  const sensor = new SimulatedClimateSensor({ now: () => atMs, latencyMs: 0, seed: 7 });
+  // One batch, written at close: a single write of about 17 KB.
+  const history = await FileHistoryStore.open(dir, { keepMs: 2 * seedMs, log, maxBatch: seedMs / seedEveryMs });
+  try {
+    for (; atMs < nowMs; atMs += seedEveryMs) history.append({ atMs, reading: await sensor.read() });
+  } finally {
+    await history.close();
   }
 }
 
@@ -283,8 +305,11 @@ class DemoChat {
     const bytes = this.emulator.files.get(fileId)?.bytes;
     if (bytes === undefined) throw new Error('the emulator kept no bytes for the photo');
     await mkdir(this.photoDir, { recursive: true });
+    // /chart sends a PNG, the camera a JPEG: named by what it is, so an image viewer opens either.
+    const isPng = Buffer.from(bytes.subarray(0, 4)).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47]));
+    const [name, extension] = isPng ? ['chart', 'png'] : ['photo', 'jpg'];
     for (let n = 1; ; n++) {
-      const path = join(this.photoDir, `photo-${n}.jpg`);
+      const path = join(this.photoDir, `${name}-${n}.${extension}`);
       try {
         await writeFile(path, bytes, { flag: 'wx' });
         return path;
