@@ -6,7 +6,7 @@ import { readFileSync, unlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { AlertService } from '../src/app/alerts.js';
 import { chartSpan } from '../src/app/buttons.js';
 import type { Sample } from '../src/app/readings.js';
@@ -16,22 +16,12 @@ import { applianceRig, ask, OWNER, raw, type ApplianceRig } from './appliance-su
 import { settle } from './fakes/clock.js';
 import { smallDisk } from './fakes/small-disk.js';
 import { eventually, textsTo } from './support.js';
+import { noUnhandledRejections } from './unhandled.js';
 
 const GROUP = -500;
 const SUPERGROUP = -1_000_000_700;
 const minute = 60_000;
 const readOnlyReply = 'Could not save: the SD card is read-only (the kernel may have remounted it after errors). Nothing was changed.';
-
-/** Fails the test on any unhandled rejection while it runs. */
-function noUnhandledRejections(t: TestContext): unknown[] {
-  const seen: unknown[] = [];
-  const listener = (reason: unknown) => seen.push(reason);
-  process.on('unhandledRejection', listener);
-  t.after(() => {
-    process.off('unhandledRejection', listener);
-  });
-  return seen;
-}
 
 /** The chats alerts.json holds, and how many rules each. */
 function onDisk(stateDir: string): Record<string, number> {
