@@ -1,4 +1,4 @@
-// One alert rule (`temp < 5`): how it is typed, shown and judged, with the hysteresis that keeps a value
+// One alert rule (`temp < 5`): how it is typed, shown, checked when read back and judged, with the hysteresis that keeps a value
 // hovering at the threshold from chattering. The per-chat service is alerts.ts.
 import { oneDecimal, quoteInput } from './format.js';
 import type { Quantity } from './history/downsample.js';
@@ -71,4 +71,24 @@ export function parseRule(text: string): Pick<AlertRule, 'quantity' | 'op' | 'th
 export function judge(rule: AlertRule, value: number): boolean {
   const band = rule.active === true ? quantityInfo[rule.quantity].hysteresis : 0;
   return rule.op === '<' ? value < rule.threshold + band : value > rule.threshold - band;
+}
+
+/** A rule as alerts.json holds it, checked field by field: the rule, or why it cannot be used. */
+export function checkRule(item: unknown): AlertRule | string {
+  const r = item as Partial<Record<keyof AlertRule, unknown>>;
+  const shown = JSON.stringify(item)?.slice(0, 120) ?? String(item);
+  if (typeof item !== 'object' || item === null) return `rule ${shown} is not an object`;
+  const quantity = r.quantity as Quantity;
+  if (!Object.hasOwn(quantityInfo, quantity)) return `rule ${shown} has no known quantity`;
+  const [lo, hi] = quantityInfo[quantity].range;
+  const isState = (v: unknown) => v === null || typeof v === 'boolean';
+  const isTime = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if ((r.op !== '<' && r.op !== '>') || typeof r.threshold !== 'number' || !(r.threshold >= lo && r.threshold <= hi)
+    || !isState(r.active) || !isState(r.announced) || !isTime(r.changedAtMs) || !isTime(r.sentAtMs)) {
+    return `rule ${shown} has a bad op, threshold, state or time`;
+  }
+  return {
+    quantity, op: r.op, threshold: r.threshold, active: r.active as boolean | null, announced: r.announced as boolean | null,
+    changedAtMs: r.changedAtMs as number, sentAtMs: r.sentAtMs as number,
+  };
 }

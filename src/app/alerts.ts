@@ -6,10 +6,9 @@
 import { readFile, rename } from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeError, type Logger } from '../log.js';
-import { alertUsage, describeRule, formatValue, judge, maxRulesPerChat, minAlertGapMs, parseRule, quantityInfo, type AlertRule } from './alert-rule.js';
+import { alertUsage, checkRule, describeRule, formatValue, judge, maxRulesPerChat, minAlertGapMs, parseRule, quantityInfo, type AlertRule } from './alert-rule.js';
 import { chatIsGone, migratedTo } from './climate.js';
 import { quoteInput } from './format.js';
-import type { Quantity } from './history/downsample.js';
 import type { Sample } from './readings.js';
 import { diskProblem, StateWriteError, writeFileAtomic } from './state.js';
 
@@ -290,23 +289,4 @@ export function parseAlerts(text: string): { chats: Map<number, AlertRule[]> | n
     if (rules.length > 0) chats.set(chatId, rules);
   }
   return { chats, problems };
-}
-
-function checkRule(item: unknown): AlertRule | string {
-  const r = item as Partial<Record<keyof AlertRule, unknown>>;
-  const shown = JSON.stringify(item)?.slice(0, 120) ?? String(item);
-  if (typeof item !== 'object' || item === null) return `rule ${shown} is not an object`;
-  const quantity = r.quantity as Quantity;
-  if (!Object.hasOwn(quantityInfo, quantity)) return `rule ${shown} has no known quantity`;
-  const [lo, hi] = quantityInfo[quantity].range;
-  const isState = (v: unknown) => v === null || typeof v === 'boolean';
-  const isTime = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-  if ((r.op !== '<' && r.op !== '>') || typeof r.threshold !== 'number' || !(r.threshold >= lo && r.threshold <= hi)
-    || !isState(r.active) || !isState(r.announced) || !isTime(r.changedAtMs) || !isTime(r.sentAtMs)) {
-    return `rule ${shown} has a bad op, threshold, state or time`;
-  }
-  return {
-    quantity, op: r.op, threshold: r.threshold, active: r.active as boolean | null, announced: r.announced as boolean | null,
-    changedAtMs: r.changedAtMs as number, sentAtMs: r.sentAtMs as number,
-  };
 }
