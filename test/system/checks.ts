@@ -54,9 +54,12 @@ export async function runChecks(ctx: Context): Promise<void> {
     const seccomp = /^Seccomp:\s+(\d)$/m.exec(status)?.[1];
     // Under qemu-user the filter is the guest's, installed by the emulator, which does not enforce it.
     if (ctx.arch === 'amd64') expect(seccomp === '2', `no seccomp filter (Seccomp: ${seccomp ?? '?'})`);
-    const write = await machine.exec(['nsenter', `--target=${unit.MainPID}`, '--mount', '--', 'touch', '/usr/telepi-write-probe'], 30_000);
-    expect(write.code !== 0 && /Read-only file system/.test(write.out), `/usr is writable in the service's namespace: ${write.out}`);
-    return `pid ${unit.MainPID}, uid ${uid}, no capabilities, NoNewPrivs, /usr read-only${ctx.arch === 'amd64' ? ', seccomp' : ''}`;
+    // ProtectSystem=strict: / is mounted read-only in the service's own mount namespace (its mountinfo;
+    // nsenter into it is no use under qemu-user, which cannot setns).
+    const mounts = (await machine.sh(`cat /proc/${unit.MainPID}/mountinfo`)).split('\n').map((line) => line.split(' '));
+    const root = mounts.find((fields) => fields[4] === '/');
+    expect(root !== undefined && /^ro(,|$)/.test(root[5] ?? ''), `/ is not read-only for the service: ${root?.join(' ') ?? 'no / mount'}`);
+    return `pid ${unit.MainPID}, uid ${uid}, no capabilities, NoNewPrivs, / read-only${ctx.arch === 'amd64' ? ', seccomp' : ''}`;
   });
 
   await report.step('/now is answered with a reading', async () => {
