@@ -1,6 +1,7 @@
 // Bot: the Bot API methods telepot names, a typed call() for every other method, file download,
 // and the message loop.
 
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
@@ -40,6 +41,8 @@ export type MessageIdentifier =
 /** What the message loop needs from a bot, beyond its public methods. */
 export interface LoopAccess {
   track(task: Promise<unknown>): void;
+  /** Which bot on which server (a hash: neither the token nor the API root's credentials): an inbox belongs to one. */
+  identity: string;
   started(): void;
   stopped(): void;
   /** stop()'s deadline passed: queued messages are no longer handed out (they stay unconfirmed). */
@@ -58,11 +61,14 @@ export class Bot {
   readonly log: Logger;
   protected readonly pollingDefaults: PollingOptions;
   private readonly running = new Set<Promise<unknown>>();
+  private readonly identity: string;
   private loop: MessageLoop | undefined;
 
   constructor(token: string, options: BotOptions = {}) {
     this.log = options.log ?? createLogger();
     this.client = new ApiClient(token, { ...options, log: this.log });
+    // The bot's id is the token's public part (before the colon); the secret part never goes in.
+    this.identity = createHash('sha256').update(`${this.client.apiRoot} ${token.split(':')[0] ?? ''}`).digest('hex').slice(0, 16);
     this.pollingDefaults = options.polling ?? {};
   }
 
@@ -230,7 +236,7 @@ export class Bot {
 
   /** The message loop's way in; the symbol is not exported from the package, so this is not public surface. */
   [loopAccess](): LoopAccess {
-    return { track: (task) => this.track(task), started: () => this.loopStarted(), stopped: () => this.loopStopped(), abandoned: () => this.loopAbandoned() };
+    return { identity: this.identity, track: (task) => this.track(task), started: () => this.loopStarted(), stopped: () => this.loopStopped(), abandoned: () => this.loopAbandoned() };
   }
 
   /** When the loop starts; SpeakerBot reopens its microphone here. */

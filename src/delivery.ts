@@ -55,6 +55,13 @@ export function isRedelivery(msg: Msg): boolean {
   return receipts.get(msg)?.redelivered ?? false;
 }
 
+/**
+ * Messages kept for one listener that is busy between waits. Each holds its update unfinished, so the
+ * loop stops fetching long before this (`maxBacklog` is kept below it); only a listener that never waits
+ * again, while the loop gives up on its updates one by one (`stuckAfterMs`), reaches it, and loses the oldest.
+ */
+export const maxQueued = 50_000;
+
 /** An update id this far past the sequence is not taken as the sequence until the server repeats it. */
 export const farGap = 100_000;
 

@@ -8,12 +8,17 @@ import { join } from 'node:path';
 import { describeError, type Logger } from './log.js';
 
 export const inboxFileName = 'inbox.jsonl';
+/** Finished updates are recorded together, within this long or once this many: one small write each time, not one per update. */
+const doneFlushMs = 10;
+const doneBatch = 256;
 /** Rewrite the file with only the unfinished updates once it is this big and mostly finished ones. */
 const compactAfterBytes = 1 << 20;
 
 interface Parsed {
   live: Map<number, string>;
   next: number;
+  /** The bot and server the file belongs to (see LoopAccess.identity), when it says. */
+  owner: string | undefined;
   skipped: number[];
   torn: boolean;
 }
@@ -26,6 +31,7 @@ function parse(text: string): Parsed {
   const done = new Set<number>();
   const skipped: number[] = [];
   let next = 0;
+  let owner: string | undefined;
   for (const [index, line] of lines.entries()) {
     if (line === '') continue;
     let record: unknown;
@@ -35,14 +41,16 @@ function parse(text: string): Parsed {
       skipped.push(index + 1);
       continue;
     }
-    const fields = (record ?? {}) as { update_id?: unknown; done?: unknown; next?: unknown };
+    const fields = (record ?? {}) as { update_id?: unknown; done?: unknown; next?: unknown; for?: unknown };
     if (Number.isSafeInteger(fields.update_id)) updates.set(fields.update_id as number, line);
     else if (Array.isArray(fields.done)) for (const id of fields.done) done.add(id as number);
-    else if (Number.isSafeInteger(fields.next)) next = Math.max(next, fields.next as number);
-    else skipped.push(index + 1);
+    else if (Number.isSafeInteger(fields.next)) {
+      next = Math.max(next, fields.next as number);
+      if (typeof fields.for === 'string') owner = fields.for;
+    } else skipped.push(index + 1);
   }
   for (const id of done) updates.delete(id);
-  return { live: updates, next, skipped, torn };
+  return { live: updates, next, owner, skipped, torn };
 }
 
 async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
@@ -59,7 +67,7 @@ export class Inbox {
   private liveBytes = 0;
   private staged: string[] = [];
   private doneIds: number[] = [];
-  private flushScheduled = false;
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   private fileBytes = 0;
   private failing = false;
@@ -77,6 +85,7 @@ export class Inbox {
     private handle: FileHandle | undefined,
     private readonly log: Logger,
     parsed: Parsed,
+    private readonly identity: string,
   ) {
     this.live = parsed.live;
     this.nextId = parsed.next;
@@ -84,20 +93,28 @@ export class Inbox {
   }
 
   /** Opens (creating) the inbox in `dir`; what the file held is ready for replay(). */
-  static async open(dir: string, log: Logger): Promise<Inbox> {
+  static async open(dir: string, log: Logger, identity = ''): Promise<Inbox> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, inboxFileName);
     let text = '';
     try {
-      text = await readFile(join(dir, inboxFileName), 'utf8');
+      text = await readFile(path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    const parsed = parse(text);
+    let parsed = parse(text);
+    if (parsed.owner !== undefined && parsed.owner !== identity) {
+      // Another bot's (a new token) or another server's update ids: they would shadow this one's.
+      const aside = `${path}.other-${Date.now()}`;
+      await rename(path, aside);
+      log.warn(`${path} belongs to another bot or Bot API server: set aside as ${aside} (${parsed.live.size} unfinished update(s) in it), starting empty`);
+      parsed = parse('');
+    }
     if (parsed.skipped.length > 0) {
       log.warn(`${join(dir, inboxFileName)}: skipped unreadable line(s) ${parsed.skipped.slice(0, 10).join(', ')}: the updates on them, if any, are lost`);
     }
     if (parsed.torn) log.info(`${join(dir, inboxFileName)}: ignored a last line cut short by a crash (its updates were never confirmed, Telegram sends them again)`);
-    const inbox = new Inbox(dir, undefined, log, parsed);
+    const inbox = new Inbox(dir, undefined, log, parsed, identity);
     await inbox.rewrite();
     return inbox;
   }
@@ -142,20 +159,24 @@ export class Inbox {
     );
   }
 
-  /** Records that an update's handler finished with it (written within a tick, without fsync: a lost record only repeats it). */
+  /** Records that an update's handler finished with it (written within doneFlushMs, without fsync: a lost record only repeats it). */
   finished(updateId: number): void {
     const line = this.live.get(updateId);
     if (line === undefined) return;
     this.live.delete(updateId);
     this.liveBytes -= Buffer.byteLength(line) + 1;
     this.doneIds.push(updateId);
-    if (this.flushScheduled || this.closed) return;
-    this.flushScheduled = true;
-    setImmediate(() => void this.flush());
+    if (this.closed) return;
+    if (this.doneIds.length >= doneBatch) {
+      void this.flush();
+      return;
+    }
+    this.flushTimer ??= setTimeout(() => void this.flush(), doneFlushMs);
   }
 
   private flush(): Promise<unknown> {
-    this.flushScheduled = false;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     if (this.doneIds.length === 0) return this.chain;
     const text = `${JSON.stringify({ done: this.doneIds })}\n`;
     this.doneIds = [];
@@ -212,7 +233,7 @@ export class Inbox {
   private async rewrite(): Promise<void> {
     const path = join(this.dir, inboxFileName);
     const temp = `${path}.tmp`;
-    const text = [JSON.stringify({ next: this.nextIdNow() }), ...this.live.values()].join('\n') + '\n';
+    const text = [JSON.stringify({ next: this.nextIdNow(), for: this.identity }), ...this.live.values()].join('\n') + '\n';
     const file = await open(temp, 'w', 0o600);
     try {
       await writeAll(file, Buffer.from(text));

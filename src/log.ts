@@ -50,26 +50,10 @@ export interface ConsoleLoggerOptions {
   timestamps?: boolean;
 }
 
-let stderrGuarded = false;
-
-/**
- * Writes a line to stderr. A stderr whose reader has gone (journald restarted, a closed terminal, a
- * pipe into `head`) fails with EPIPE as an 'error' event, which unheard would crash telepi: lost log
- * lines must not stop the bot, so such errors are heard and dropped.
- */
-function writeToStderr(line: string): void {
-  if (!stderrGuarded) {
-    stderrGuarded = true;
-    process.stderr.on('error', () => undefined);
-  }
-  if (process.stderr.destroyed || !process.stderr.writable) return;
-  process.stderr.write(`${line}\n`);
-}
-
 /** A logger writing "LEVEL message" lines; under journald the level is also a syslog priority prefix. */
 export function createLogger(options: ConsoleLoggerOptions = {}): Logger {
   const minimum = levelRank[options.level ?? 'info'];
-  const write = options.write ?? writeToStderr;
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const journald = options.timestamps === undefined && process.env.JOURNAL_STREAM !== undefined;
   const stamp = options.timestamps ?? false;
   const priority: Record<LogLevel, string> = { debug: '<7>', info: '<6>', warn: '<4>', error: '<3>' };

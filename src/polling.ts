@@ -3,7 +3,7 @@
 
 import type { Update } from '@grammyjs/types';
 import { loopAccess, type Bot, type LoopAccess } from './bot.js';
-import { DeliveryLedger, dispatch, type Handler, type Receipt } from './delivery.js';
+import { DeliveryLedger, dispatch, maxQueued, type Handler, type Receipt } from './delivery.js';
 import { TelegramError } from './errors.js';
 import { handledUpdateKinds } from './glance.js';
 import { Inbox } from './inbox.js';
@@ -66,6 +66,9 @@ const confirmTimeoutMs = 3_000;
 export class MessageLoop {
   /** Resolves when the loop has stopped; rejects when it stopped on a fatal error (a rejected token). */
   readonly done: Promise<void>;
+  /** Resolves once the inbox (if any) is open and what it kept has been handed out again. */
+  readonly ready: Promise<void>;
+  private markReady: () => void = () => {};
   /** performance.now() of the last successful getUpdates. */
   lastPollAtMs = performance.now();
   /** performance.now() when the last getUpdates ended, well or not: the watchdog checks the loop goes on. */
@@ -98,7 +101,8 @@ export class MessageLoop {
       backoffCapMs: options.backoffCapMs ?? 30_000,
       retryAfterCapMs: options.retryAfterCapMs ?? 600_000,
       inboxDir: options.inboxDir,
-      maxBacklog: options.maxBacklog ?? 20_000,
+      // Below a listener's queue limit, so that the backlog of one busy chat never overflows its queue.
+      maxBacklog: Math.min(options.maxBacklog ?? 20_000, maxQueued - 100),
       stuckAfterMs: options.stuckAfterMs ?? 60_000,
       recheckMs: options.recheckMs ?? 250,
       stopDeadlineMs: options.stopDeadlineMs ?? 5_000,
@@ -106,7 +110,9 @@ export class MessageLoop {
     };
     this.ledger = new DeliveryLedger((receipt) => this.inbox?.finished(receipt.updateId));
     this.access.started();
+    this.ready = new Promise((resolve) => (this.markReady = resolve));
     this.polled = this.poll();
+    void this.polled.catch(() => {}).finally(() => this.markReady());
     this.done = this.polled.then(() => this.stopPromise);
     this.done.catch(() => {});
   }
@@ -127,6 +133,7 @@ export class MessageLoop {
 
   private async poll(): Promise<void> {
     await this.openInbox();
+    this.markReady();
     let attempt = 0;
     const { timeoutSeconds, requestMarginMs, limit, allowedUpdates } = this.options;
     while (!this.stopping) {
@@ -197,7 +204,7 @@ export class MessageLoop {
     const dir = this.options.inboxDir;
     if (dir === undefined) return;
     try {
-      this.inbox = await Inbox.open(dir, this.log);
+      this.inbox = await Inbox.open(dir, this.log, this.access.identity);
     } catch (error) {
       this.log.error(`the inbox in ${dir} cannot be used (${describeError(error)}): running without it, so a busy chat may delay others`);
       return;

@@ -2,7 +2,7 @@
 // wait(pattern) resolves with the next matching one, or rejects with WaitTooLong.
 
 import { Bot } from './bot.js';
-import { receiptOf } from './delivery.js';
+import { maxQueued, receiptOf } from './delivery.js';
 import { LoopStopped, WaitTooLong } from './errors.js';
 import { chatOf, type Msg } from './glance.js';
 
@@ -34,11 +34,6 @@ interface Waiter {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-/**
- * Messages kept for one listener that is busy between waits. The message loop stops fetching long
- * before this (see `maxBacklog`); only a listener that never waits again reaches it, and loses the oldest.
- */
-const maxQueued = 10_000;
 
 export class Listener {
   /** Seconds a wait() may last before it rejects with WaitTooLong; 0 or undefined waits forever. */

@@ -25,7 +25,8 @@ function hostileAnswer(r: Random, farId: () => number): { status: number; body: 
     case 0: return { status: 200, body: '{"ok":true}', stray: false };
     case 1: return { status: 200, body: JSON.stringify({ ok: true, result: odd() }), stray: false };
     case 2: return { status: 200, body: JSON.stringify({ ok: true, result: [odd()] }), stray: false };
-    case 3: return { status: 200, body: JSON.stringify({ ok: true, result: [{ update_id: odd(), message }] }), stray: false };
+    // Ids that are not whole numbers (0 is one: before the first real update it would be a fair first update).
+    case 3: return { status: 200, body: JSON.stringify({ ok: true, result: [{ update_id: pick([null, -1, 1.5, 1e308, '', '7', true, [], {}]), message }] }), stray: false };
     case 4: return { status: pick([200, 500, 502]), body: pick(['', 'null', '[]', '"ok"', '{"ok":"yes","result":[]}', '<html>oops</html>']), stray: false };
     case 5: return { status: 200, body: JSON.stringify({ ok: false }), stray: false };
     case 6: return { status: pick([200, 500, 503]), body: JSON.stringify({ ok: false, error_code: pick([500, 'x', null, 1e9]), description: pick([5, null, 'odd']) }), stray: false };

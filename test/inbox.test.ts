@@ -1,7 +1,7 @@
 // The durable inbox on its own and under a failing disk: what survives a torn or damaged file, how it
 // shrinks as handlers finish, and that a full or read-only card costs fairness, never an update.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -105,4 +105,17 @@ test('an inbox folder that cannot be used: the loop says why and runs without it
   h.emu.pushText('still works');
   await eventually(() => seen.length === 1);
   assert.ok(h.log.lines.some((l) => l.startsWith('ERROR the inbox in') && l.includes('running without it')), h.log.lines.join('\n'));
+});
+
+test('an inbox left by another bot or server is set aside: its ids do not shadow this bot\'s updates', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, inboxFileName), `${JSON.stringify({ next: 1_000_000, for: 'another-bot' })}\n${JSON.stringify(update(999_999, 'theirs'))}\n`);
+  const h = await harness(t);
+  const seen: string[] = [];
+  h.loop(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log }), (msg: Msg) => seen.push('text' in msg ? (msg.text ?? '') : ''), { inboxDir: dir });
+  h.emu.pushText('mine');
+  await eventually(() => seen.length === 1);
+  assert.deepEqual(seen, ['mine'], 'the other bot\'s update was not replayed, and this one\'s id 1 was not taken as seen');
+  assert.ok(h.log.lines.some((l) => l.startsWith('WARN') && l.includes('belongs to another bot or Bot API server: set aside as')));
+  assert.ok((await readdir(dir)).some((name) => name.startsWith(`${inboxFileName}.other-`)), 'kept aside, not deleted');
 });

@@ -153,6 +153,7 @@ export class Appliance {
     motion.resume();
     // The inbox lets a chat with a long queue leave the others' answers undelayed, and keeps what a crash interrupts.
     const loop = bot.messageLoop(undefined, { inboxDir: path.join(config.stateDir, 'inbox'), ...options.polling });
+    await loop.ready;
     const appliance = new Appliance(bot, loop, store, climate, ipcam, motion, options);
     appliance.readings = readings;
     appliance.history = history;
