@@ -307,9 +307,9 @@ export class MessageLoop {
     await this.polled.catch(() => {});
     if (!alreadyStopped) this.access.stopped();
     await this.drain(deadlineMs);
-    await this.startSequence();
+    const answering = await this.startSequence();
     const offset = this.ledger.mark;
-    if (offset > this.confirmedOffset) {
+    if (answering && offset > this.confirmedOffset) {
       try {
         await this.bot.getUpdates({ offset, limit: 1, timeout: 0 }, { timeoutMs: confirmTimeoutMs });
         this.confirmedOffset = offset;
@@ -325,13 +325,16 @@ export class MessageLoop {
    * Stopped before the sequence started (the first updates are confirmed only once the server repeats
    * them): asks the server once what it holds, so what was handled is not handed out again.
    */
-  private async startSequence(): Promise<void> {
-    if (this.ledger.nextId > 0 || !this.ledger.handedOutAny) return;
+  private async startSequence(): Promise<boolean> {
+    if (this.ledger.nextId > 0 || !this.ledger.handedOutAny) return true;
     try {
       const held = updateList(await this.bot.getUpdates({ offset: 0, limit: this.options.limit, timeout: 0 }, { timeoutMs: confirmTimeoutMs }));
       for (const [index, update] of held.entries()) this.ledger.classify(update.update_id, index === 0);
+      return true;
     } catch (error) {
-      this.log.debug(`could not ask which updates the server holds (${describeError(error)})`);
+      // One wait for a server that does not answer, not two.
+      this.log.warn(`could not confirm the offset on stop (${describeError(error)}): the last updates may be handled again after a restart`);
+      return false;
     }
   }
 

@@ -369,3 +369,19 @@ test('the token never reaches a log line, even from a network error that names t
   for (const line of lines) assert.ok(!line.includes(TOKEN.split(':')[1] as string), `the token is in: ${line}`);
   assert.ok(lines.every((l) => l.includes('/bot<token>/getUpdates')), 'redacted in place');
 });
+
+test('stop() is bounded when the last getUpdates hangs: it gives up on confirming after 3 s and says so', async (t) => {
+  const h = await harness(t);
+  const bot = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log });
+  const loop = h.loop(bot, () => new Promise((resolve) => setTimeout(resolve, 100)));
+  const first = h.emu.pushText('started');
+  await eventually(() => h.emu.confirmedOffset > first.update_id, 5000, 'the sequence started');
+  h.emu.pushText('finishes while stopping');
+  await eventually(() => bot.runningTasks.size === 1);
+  h.emu.injectFault({ kind: 'hang' }, { method: 'getUpdates', count: 5 });
+  const started = performance.now();
+  await loop.stop({ deadlineMs: 1000 });
+  const tookMs = performance.now() - started;
+  assert.ok(tookMs < 1000 + 3000 + 1000, `stop took ${tookMs.toFixed(0)} ms`);
+  assert.ok(h.log.lines.some((l) => l.includes('could not confirm the offset on stop')), `the give-up is logged (${tookMs.toFixed(0)} ms):\n${h.log.lines.join('\n')}`);
+});
