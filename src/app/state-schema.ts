@@ -57,18 +57,19 @@ export function parseState(text: string): ParsedState {
   if (!isRecord(value)) return { kind: 'unreadable', problem: 'does not hold an object' };
   const version = value.version;
   if (typeof version === 'number' && Number.isInteger(version) && version > stateVersion) return { kind: 'newer', version };
-  if (version !== stateVersion) return { kind: 'unreadable', problem: `has an unknown version ${JSON.stringify(version)}` };
+  if (version !== stateVersion) return { kind: 'unreadable', problem: `has an unknown version ${shown(version)}` };
 
   const setAside: SetAside[] = [];
   const state = freshState();
   const subs = Array.isArray(value.subscriptions) ? (value.subscriptions as unknown[]) : [];
+  const subscribed = new Set<number>();
   if (!Array.isArray(value.subscriptions) && value.subscriptions !== undefined) {
     setAside.push({ where: 'subscriptions', entry: value.subscriptions, reason: 'is not a list', chatId: null });
   }
   subs.forEach((entry, i) => {
     const problem = subscriptionProblem(entry);
     const chatId = isRecord(entry) && isChatId(entry.chatId) ? entry.chatId : null;
-    if (problem === null && state.subscriptions.some((s) => s.chatId === chatId)) {
+    if (problem === null && subscribed.has(chatId as number)) {
       setAside.push({ where: `subscriptions[${i}]`, entry, reason: `chat ${String(chatId)} is subscribed twice`, chatId: null });
     } else if (problem !== null) {
       setAside.push({ where: `subscriptions[${i}]`, entry, reason: problem, chatId });
@@ -76,6 +77,7 @@ export function parseState(text: string): ParsedState {
       const sub = entry as unknown as Subscription;
       // Only the known fields, so stray ones are not carried forward.
       state.subscriptions.push({ chatId: sub.chatId, intervalMs: sub.intervalMs, anchorMs: sub.anchorMs });
+      subscribed.add(sub.chatId);
     }
   });
   if (isRecord(value.motion) && typeof value.motion.enabled === 'boolean') state.motion = { enabled: value.motion.enabled };
@@ -92,12 +94,12 @@ export function parseState(text: string): ParsedState {
 
 /** Says what is wrong with a would-be AppState, or null when every entry is valid: update()'s check. */
 export function stateProblem(state: AppState): string | null {
-  if (state.version !== stateVersion) return `version ${JSON.stringify(state.version)}, expected ${stateVersion}`;
+  if (state.version !== stateVersion) return `version ${shown(state.version)}, expected ${stateVersion}`;
   if (!Array.isArray(state.subscriptions)) return 'subscriptions is not a list';
   const chats = new Set<number>();
   for (const sub of state.subscriptions) {
     const problem = subscriptionProblem(sub);
-    if (problem !== null) return `bad subscription ${JSON.stringify(sub)}: ${problem}`;
+    if (problem !== null) return `bad subscription ${shown(sub)}: ${problem}`;
     if (chats.has(sub.chatId)) return `chat ${sub.chatId} subscribed twice`;
     chats.add(sub.chatId);
   }
@@ -109,12 +111,12 @@ export function stateProblem(state: AppState): string | null {
 export function subscriptionProblem(entry: unknown): string | null {
   if (!isRecord(entry)) return 'not an object';
   const { chatId, intervalMs, anchorMs } = entry;
-  if (!isChatId(chatId)) return `chatId ${JSON.stringify(chatId)} is not a chat id (a non-zero whole number)`;
+  if (!isChatId(chatId)) return `chatId ${shown(chatId)} is not a chat id (a non-zero whole number)`;
   if (typeof intervalMs !== 'number' || !Number.isInteger(intervalMs)
     || intervalMs < stateLimits.minIntervalMs || intervalMs > stateLimits.maxIntervalMs) {
-    return `intervalMs ${JSON.stringify(intervalMs)} is not from 1m to 24h`;
+    return `intervalMs ${shown(intervalMs)} is not from 1m to 24h`;
   }
-  if (!isEpochMs(anchorMs)) return `anchorMs ${JSON.stringify(anchorMs)} is not a time between 1970 and 2200`;
+  if (!isEpochMs(anchorMs)) return `anchorMs ${shown(anchorMs)} is not a time between 1970 and 2200`;
   return null;
 }
 
@@ -125,6 +127,21 @@ function portMappingProblem(mapping: unknown): string | null {
     return 'portMapping is neither null nor { externalPort (1–65535), createdAtMs }';
   }
   return null;
+}
+
+/**
+ * A value as it appears in a reason: JSON, cut to 200 characters. A value nested thousands deep (a
+ * damaged or hand-made file) cannot be stringified at all: it is named, not shown.
+ */
+export function shown(value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    return Array.isArray(value) ? 'a list nested too deep to show' : 'a value too deep to show';
+  }
+  if (text === undefined) return String(value);
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }
 
 function isChatId(value: unknown): value is number {

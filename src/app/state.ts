@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { describeError } from '../log.js';
 import { ConfigError } from './config.js';
 import { lockFileName, StateLock, StateLockedError } from './state-lock.js';
-import { freshState, parseState, stateProblem, stateVersion, type AppState, type SetAside } from './state-schema.js';
+import { freshState, parseState, shown, stateProblem, stateVersion, type AppState, type SetAside } from './state-schema.js';
 
 export type { AppState, SetAside, Subscription } from './state-schema.js';
 
@@ -162,7 +162,7 @@ export class StateStore {
     if (parsed.setAside.length === 0) return new StateStore(file, parsed.state, lock, [], null);
     const asideFile = path.join(path.dirname(file), `state.rejected-${stamp}.json`);
     try {
-      await writeFileAtomic(asideFile, `${JSON.stringify({ from: file, entries: parsed.setAside }, null, 2)}\n`);
+      await writeFileAtomic(asideFile, asideText(file, parsed.setAside));
     } catch (error) {
       // Kept aside by the first write that succeeds, before state.json loses them; their chats are not told.
       for (const entry of parsed.setAside) log.warn(`${file}: ${entry.where} skipped (${entry.reason}); it stays in the file, as ${diskProblem(error)}`);
@@ -204,7 +204,7 @@ export class StateStore {
     const aside = this.#pendingAside;
     try {
       if (aside !== null) {
-        await writeFileAtomic(aside.file, `${JSON.stringify({ from: this.file, entries: aside.entries }, null, 2)}\n`);
+        await writeFileAtomic(aside.file, asideText(this.file, aside.entries));
         this.#pendingAside = null;
       }
       await writeFileAtomic(this.file, `${JSON.stringify(draft, null, 2)}\n`);
@@ -233,6 +233,27 @@ export class StateStore {
     const lock = this.#lock;
     this.#lock = null;
     await lock?.release();
+  }
+}
+
+/**
+ * The set-aside file's text. An entry nested too deep to stringify (a damaged or hand-made file) is
+ * kept as a note instead: otherwise the write, retried before every save, would fail forever.
+ */
+function asideText(from: string, entries: readonly SetAside[]): string {
+  const note = (entry: SetAside) => ({ ...entry, entry: `(not kept: ${shown(entry.entry)})` });
+  const keepable = entries.map((entry) => {
+    try {
+      JSON.stringify([[[entry.entry]]], null, 2);
+      return entry;
+    } catch {
+      return note(entry);
+    }
+  });
+  try {
+    return `${JSON.stringify({ from, entries: keepable }, null, 2)}\n`;
+  } catch {
+    return `${JSON.stringify({ from, entries: entries.map(note) }, null, 2)}\n`;
   }
 }
 
