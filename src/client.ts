@@ -113,13 +113,29 @@ export class ApiClient {
         permit = admitted instanceof Promise ? await this.whileOpen(method, admitted) : admitted;
       }
       let failure: unknown;
+      // undici's timeouts are per idle gap: an answer trickling a byte a second would never end. The
+      // whole exchange (request, headers, body) gets timeoutMs.
+      // (One controller for both, wired by hand: AbortSignal.any on a long-lived signal leaks on Node 20.)
+      const abort = new AbortController();
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        abort.abort(new Error(`no complete answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const forward = () => abort.abort(options.signal?.reason);
+      if (options.signal?.aborted) forward();
+      else options.signal?.addEventListener('abort', forward, { once: true });
       try {
         const { body, headers } = request.body();
-        const response = await this.send(method, path, body, headers, timeoutMs, options.signal);
+        const response = await this.send(method, path, body, headers, timeoutMs, abort.signal);
         return parseAnswer<T>(method, response.statusCode, await this.readText(method, response));
       } catch (error) {
-        failure = error;
+        failure = timedOut && options.signal?.aborted !== true
+          ? new NetworkError(method, 'timeout', `${failureText.timeout}: no complete answer within ${timeoutMs} ms`)
+          : error;
       } finally {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', forward);
         if (permit !== undefined) flow?.scheduler?.release(permit);
       }
       const decision = flow === undefined ? undefined : resendDecision(method, failure, attempt, request.replayable !== false, flow.options);
@@ -184,12 +200,27 @@ export class ApiClient {
     }
   }
 
+  /** The answer's body as text; more than maxAnswerBytes is not an answer (a broken or hostile server), and is not kept. */
   private async readText(method: string, response: Dispatcher.ResponseData): Promise<string> {
+    const tooLarge = () => {
+      response.body.destroy();
+      return new NetworkError(method, 'malformed', `malformed answer: HTTP ${response.statusCode} with a body over ${maxAnswerBytes / 2 ** 20} MiB`);
+    };
+    if (Number(response.headers['content-length']) > maxAnswerBytes) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let size = 0;
     try {
-      return await response.body.text();
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > maxAnswerBytes) throw tooLarge();
+        chunks.push(chunk);
+      }
     } catch (error) {
+      if (error instanceof NetworkError) throw error;
       throw this.networkError(method, error);
     }
+    // Decoded once, whole: a character split across chunks stays one character.
+    return Buffer.concat(chunks, size).toString('utf8');
   }
 
   private networkError(method: string, error: unknown): NetworkError {
@@ -201,6 +232,9 @@ export class ApiClient {
     return new NetworkError(method, failure, detail, error instanceof Error ? scrub(error) : undefined, notSent);
   }
 }
+
+/** The largest Bot API answer read: 100 updates of the largest kinds are a few MiB. */
+export const maxAnswerBytes = 32 * 2 ** 20;
 
 const failureText: Record<NetworkFailure, string> = {
   timeout: 'no answer within the client-side timeout',
@@ -256,7 +290,14 @@ function parseAnswer<T>(method: string, status: number, text: string): T {
   if (answer === null || typeof answer !== 'object' || typeof answer.ok !== 'boolean') {
     throw new NetworkError(method, 'malformed', `malformed answer: HTTP ${status} without an "ok" field`);
   }
-  if (answer.ok) return answer.result as T;
+  if (answer.ok) {
+    // `ok: true` always carries a result (true for methods without one); without it a caller would
+    // meet undefined where a Message belongs. getUpdates checks its own list, with its own words.
+    if (!('result' in answer) && method !== 'getUpdates') {
+      throw new NetworkError(method, 'malformed', `malformed answer: HTTP ${status} with "ok": true but no "result"`);
+    }
+    return answer.result as T;
+  }
   const code = typeof answer.error_code === 'number' ? answer.error_code : status;
   const description = typeof answer.description === 'string' ? redact(answer.description) : `HTTP ${status}`;
   const parameters = answer.parameters !== null && typeof answer.parameters === 'object' ? answer.parameters : {};

@@ -35,11 +35,34 @@ export function redact(text: string): string {
 
 /** Builds the text of an error for a log line: its message, with its cause's, redacted, on one line. */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
-    return redact(`${error.message}${cause}`).replace(/\s*\n\s*/g, ' ');
+  let text: string;
+  try {
+    if (error instanceof Error) {
+      const cause = error.cause instanceof Error ? ` (${textOf(error.cause.message)})` : '';
+      text = `${textOf(error.message)}${cause}`;
+    } else {
+      text = textOf(error);
+    }
+  } catch {
+    text = 'a value that cannot be shown';
   }
-  return redact(String(error));
+  return redact(text).replace(/\s*\n\s*/g, ' ');
+}
+
+/**
+ * Whatever was thrown, as text, without throwing in turn: a driver may throw null, an object without
+ * a prototype or one whose toString throws, and describing it is often the last line of a catch.
+ */
+function textOf(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    try {
+      return Object.prototype.toString.call(value);
+    } catch {
+      return 'a value that cannot be shown';
+    }
+  }
 }
 
 export interface ConsoleLoggerOptions {
@@ -50,10 +73,26 @@ export interface ConsoleLoggerOptions {
   timestamps?: boolean;
 }
 
+let stderrGuarded = false;
+
+/**
+ * Writes a line to stderr. A stderr whose reader has gone (journald restarted, a closed terminal, a
+ * pipe into `head`) fails with EPIPE as an 'error' event, which unheard would crash telepi: lost log
+ * lines must not stop the bot, so such errors are heard and dropped.
+ */
+function writeToStderr(line: string): void {
+  if (!stderrGuarded) {
+    stderrGuarded = true;
+    process.stderr.on('error', () => undefined);
+  }
+  if (process.stderr.destroyed || !process.stderr.writable) return;
+  process.stderr.write(`${line}\n`);
+}
+
 /** A logger writing "LEVEL message" lines; under journald the level is also a syslog priority prefix. */
 export function createLogger(options: ConsoleLoggerOptions = {}): Logger {
   const minimum = levelRank[options.level ?? 'info'];
-  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const write = options.write ?? writeToStderr;
   const journald = options.timestamps === undefined && process.env.JOURNAL_STREAM !== undefined;
   const stamp = options.timestamps ?? false;
   const priority: Record<LogLevel, string> = { debug: '<7>', info: '<6>', warn: '<4>', error: '<3>' };

@@ -2,7 +2,7 @@
 
 import { createHardware } from '../../hardware/index.js';
 import { TelegramError } from '../errors.js';
-import { createLogger, describeError, registerSecret } from '../log.js';
+import { createLogger, describeError, registerSecret, type Logger } from '../log.js';
 import { Appliance } from './appliance.js';
 import type { CliIo } from './cli.js';
 import { describeConfig, type Config } from './config.js';
@@ -19,7 +19,21 @@ const stateDirReasons: Record<Config['stateDirSource'], string> = {
 /** Exit code for a configuration that cannot work: systemd must not restart-loop on it. */
 const EX_CONFIG = 78;
 
+/** After a stop signal during start-up, how long start-up may go on before telepi gives up on it (stop then has 6 s). */
+const startupGraceMs = 2000;
+
 export async function run(config: Config, env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  // First of all: SIGTERM while start-up waits for the network (a Pi booting offline) stops telepi
+  // cleanly with 0, instead of killing it with the state folder still locked.
+  const stop = stopSignal();
+  try {
+    return await runUntil(stop.signalled, config, env, io);
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function runUntil(stopped: Promise<NodeJS.Signals>, config: Config, env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
   registerSecret(config.token);
   const log = createLogger({ level: config.logLevel });
   for (const line of describeConfig(config)) log.info(line);
@@ -29,26 +43,29 @@ export async function run(config: Config, env: NodeJS.ProcessEnv, io: CliIo): Pr
     photoSize: config.photoSize, env, log: (line) => log.info(line),
   });
   for (const problem of hardware.problems) log.warn(problem);
-  let appliance: Appliance;
-  try {
-    appliance = await Appliance.start({ config, hardware, log, notifier: SystemdNotifier.fromEnv(env, { log }) });
-  } catch (error) {
+  const starting = Appliance.start({ config, hardware, log, notifier: SystemdNotifier.fromEnv(env, { log }) });
+  const first = await Promise.race([
+    starting.then((appliance) => ({ appliance }), (error: unknown) => ({ error })),
+    stopped.then((signal) => ({ signal })),
+  ]);
+  if ('signal' in first) return stopDuringStartup(first.signal, starting, hardware, log);
+  if ('error' in first) {
     await hardware.close();
+    const { error } = first;
     if (error instanceof TelegramError && (error.errorCode === 401 || error.errorCode === 404)) {
       io.err(`telepi: ${describeError(error)}`);
       return EX_CONFIG;
     }
     throw error;
   }
+  const { appliance } = first;
   let fatal: unknown;
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
-    appliance.loop.done.then(resolve, (error: unknown) => {
+  await Promise.race([
+    stopped,
+    appliance.loop.done.catch((error: unknown) => {
       fatal = error;
-      resolve();
-    });
-  });
+    }),
+  ]);
   log.info('stopping');
   await appliance.stop();
   if (fatal === undefined) return 0;
@@ -59,6 +76,51 @@ export async function run(config: Config, env: NodeJS.ProcessEnv, io: CliIo): Pr
   }
   log.error(`the message loop ended on an unexpected error (${describeError(fatal)}): exiting with 1 so that systemd restarts telepi`);
   return 1;
+}
+
+/**
+ * A stop signal came while Appliance.start was under way, which cannot be cut short. A start-up that
+ * finishes within startupGraceMs is stopped as usual; one still waiting (for Telegram, most likely)
+ * is left behind: the hardware is closed and run returns 0, and bin/telepi.js exits 3 s later.
+ */
+async function stopDuringStartup(signal: NodeJS.Signals, starting: Promise<Appliance>, hardware: { close(): Promise<void> }, log: Logger): Promise<number> {
+  log.info(`${signal} during start-up: stopping`);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, startupGraceMs, undefined);
+  });
+  const appliance = await Promise.race([starting.catch(() => undefined), late]);
+  clearTimeout(timer);
+  if (appliance !== undefined) {
+    log.info('stopping');
+    await appliance.stop();
+    return 0;
+  }
+  // A start-up that fails after this is the process's last act: nothing more to say about it.
+  starting.catch(() => undefined);
+  log.warn(`stop: start-up did not finish within ${startupGraceMs / 1000} s (still waiting for Telegram?); exiting without it`);
+  await hardware.close().catch((error: unknown) => log.warn(`the hardware to close: ${describeError(error)}`));
+  return 0;
+}
+
+/** SIGTERM and SIGINT, listened for from the start; dispose() gives them back to their default. */
+function stopSignal(): { signalled: Promise<NodeJS.Signals>; dispose(): void } {
+  let onTerm: () => void = () => undefined;
+  let onInt: () => void = () => undefined;
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    onTerm = () => resolve('SIGTERM');
+    onInt = () => resolve('SIGINT');
+  });
+  // once: a second signal while stopping has its default effect (ends the process at once).
+  process.once('SIGTERM', onTerm);
+  process.once('SIGINT', onInt);
+  return {
+    signalled,
+    dispose: () => {
+      process.removeListener('SIGTERM', onTerm);
+      process.removeListener('SIGINT', onInt);
+    },
+  };
 }
 
 /** The loop ends on a rejected token with that TelegramError as the cause. */
