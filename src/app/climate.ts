@@ -105,7 +105,7 @@ export class ClimateService {
     try {
       await this.options.send(chatId, text);
     } catch (error) {
-      const newChatId = migratedTo(error);
+      const newChatId = migratedTo(error, chatId);
       if (newChatId !== null) {
         // The report goes to the new id now; the subscription follows it even if this one send fails.
         await this.migrate(chatId, newChatId).catch((moveError: unknown) =>
@@ -127,10 +127,16 @@ export class ClimateService {
   }
 }
 
-/** The supergroup a group became, when Telegram refused a send for that reason; else null. */
-export function migratedTo(error: unknown): number | null {
+/**
+ * The supergroup a group became, when Telegram refused a send for that reason; else null. Only a group
+ * (a negative id) becomes one, and a supergroup's id is negative too: a migrate_to_chat_id for a
+ * private chat, to a positive id or to the chat itself is an odd answer, not a move.
+ */
+export function migratedTo(error: unknown, fromChatId?: number): number | null {
   const id = error instanceof TelegramError ? error.parameters.migrate_to_chat_id : undefined;
-  return typeof id === 'number' && Number.isSafeInteger(id) && id !== 0 ? id : null;
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id >= 0) return null;
+  if (fromChatId !== undefined && (fromChatId >= 0 || fromChatId === id)) return null;
+  return id;
 }
 
 /** 403 (the user blocked the bot, or it left the group) and "chat not found" will not heal by retrying. */
