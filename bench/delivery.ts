@@ -63,7 +63,9 @@ const median = (values: number[]): number => {
 };
 
 const loadBefore = loadavg().map((n) => n.toFixed(1)).join(' ');
-const workloads: Workload[] = [await makeWorkload('1 chat', UPDATES, 1), await makeWorkload('1,000 chats', UPDATES, 1000)];
+// BENCH_CHATS=1 (or 1000) runs only that workload.
+const workloads: Workload[] = [await makeWorkload('1 chat', UPDATES, 1), await makeWorkload('1,000 chats', UPDATES, 1000)]
+  .filter((w) => process.env.BENCH_CHATS === undefined || String(w.chats) === process.env.BENCH_CHATS);
 const results = new Map<string, ThroughputRun[]>();
 for (let round = 0; round < rounds; round++) {
   const order = entries.map((_, i) => entries[(i + round) % entries.length] as Entry);
