@@ -1,7 +1,8 @@
 // Red team: the process around `telepi run`. SIGTERM while start-up still waits for Telegram (a Pi
 // booting offline) ends telepi with 0 and a line saying so, within 10 s, instead of killing it; SIGTERM
 // just after a start-up that completes stops it as usual (the state folder's lock given back); a
-// stderr whose reader has gone (journald restarted) loses log lines but not the bot.
+// stderr whose reader has gone (journald restarted) loses log lines but not the bot; SIGHUP stops it
+// cleanly with 129, so that systemd starts it again.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -102,4 +103,16 @@ test('a stderr whose reader has gone does not stop the bot', { timeout: 30_000 }
   assert.equal(child.alive(), true, 'telepi is still running');
   child.child.kill('SIGTERM');
   assert.deepEqual(await exitOf(child), { code: 0, signal: null });
+});
+
+test('SIGHUP stops telepi cleanly with 129, which systemd restarts (a reload), instead of killing it', { timeout: 30_000 }, async (t) => {
+  const { child, stateDir } = await setup(t);
+  await eventually(() => /telepi started/.test(child.log()), 15_000, 'telepi started');
+  child.child.kill('SIGHUP');
+  const { code, signal } = await exitOf(child);
+  assert.equal(signal, null, `killed by ${signal}; log:\n${child.log()}`);
+  assert.equal(code, 129);
+  assert.match(child.log(), /SIGHUP: stopping; under systemd telepi starts again/);
+  assert.match(child.log(), /telepi stopped/);
+  assert.equal(existsSync(join(stateDir, 'state.lock')), false, 'the lock is given back');
 });

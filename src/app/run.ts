@@ -60,14 +60,16 @@ async function runUntil(stopped: Promise<NodeJS.Signals>, config: Config, env: N
   }
   const { appliance } = first;
   let fatal: unknown;
-  await Promise.race([
+  const signal = await Promise.race([
     stopped,
-    appliance.loop.done.catch((error: unknown) => {
+    appliance.loop.done.then(() => undefined, (error: unknown) => {
       fatal = error;
+      return undefined;
     }),
   ]);
-  log.info('stopping');
+  log.info(signal === 'SIGHUP' ? hangupText : 'stopping');
   await appliance.stop();
+  if (signal !== undefined) return exitCodeFor(signal);
   if (fatal === undefined) return 0;
   // The token can only be revoked while running; like a bad token at start, a restart cannot help.
   if (isTokenRejection(fatal)) {
@@ -84,7 +86,7 @@ async function runUntil(stopped: Promise<NodeJS.Signals>, config: Config, env: N
  * is left behind: the hardware is closed and run returns 0, and bin/telepi.js exits 3 s later.
  */
 async function stopDuringStartup(signal: NodeJS.Signals, starting: Promise<Appliance>, hardware: { close(): Promise<void> }, log: Logger): Promise<number> {
-  log.info(`${signal} during start-up: stopping`);
+  log.info(`${signal} during start-up: ${signal === 'SIGHUP' ? hangupText : 'stopping'}`);
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<undefined>((resolve) => {
     timer = setTimeout(resolve, startupGraceMs, undefined);
@@ -94,31 +96,42 @@ async function stopDuringStartup(signal: NodeJS.Signals, starting: Promise<Appli
   if (appliance !== undefined) {
     log.info('stopping');
     await appliance.stop();
-    return 0;
+    return exitCodeFor(signal);
   }
   // A start-up that fails after this is the process's last act: nothing more to say about it.
   starting.catch(() => undefined);
   log.warn(`stop: start-up did not finish within ${startupGraceMs / 1000} s (still waiting for Telegram?); exiting without it`);
   await hardware.close().catch((error: unknown) => log.warn(`the hardware to close: ${describeError(error)}`));
-  return 0;
+  return exitCodeFor(signal);
 }
 
-/** SIGTERM and SIGINT, listened for from the start; dispose() gives them back to their default. */
+/**
+ * SIGHUP (a closed terminal, `systemctl kill -s HUP`, a reload by habit) stops telepi cleanly too; killed
+ * by it, telepi would leave its lock and inbox unflushed, and systemd (which counts death by SIGHUP as a
+ * clean exit) would not start it again. Exit 129 instead: under systemd, Restart=on-failure starts it
+ * again, reading its settings afresh — a reload.
+ */
+const hangupText = 'SIGHUP: stopping; under systemd telepi starts again and reads its settings afresh';
+
+function exitCodeFor(signal: NodeJS.Signals): number {
+  return signal === 'SIGHUP' ? 129 : 0;
+}
+
+const stopSignals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
+/** SIGTERM, SIGINT and SIGHUP, listened for from the start; dispose() gives them back to their default. */
 function stopSignal(): { signalled: Promise<NodeJS.Signals>; dispose(): void } {
-  let onTerm: () => void = () => undefined;
-  let onInt: () => void = () => undefined;
+  let resolveSignal: (signal: NodeJS.Signals) => void = () => undefined;
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    onTerm = () => resolve('SIGTERM');
-    onInt = () => resolve('SIGINT');
+    resolveSignal = resolve;
   });
-  // once: a second signal while stopping has its default effect (ends the process at once).
-  process.once('SIGTERM', onTerm);
-  process.once('SIGINT', onInt);
+  const listeners = stopSignals.map((signal) => [signal, () => resolveSignal(signal)] as const);
+  // once: a second signal of a kind while stopping has its default effect (ends the process at once).
+  for (const [signal, listener] of listeners) process.once(signal, listener);
   return {
     signalled,
     dispose: () => {
-      process.removeListener('SIGTERM', onTerm);
-      process.removeListener('SIGINT', onInt);
+      for (const [signal, listener] of listeners) process.removeListener(signal, listener);
     },
   };
 }
