@@ -23,7 +23,8 @@ export interface MqttLinkOptions {
   subscriptions: string[];
   /** Called on every connect, after the subscriptions: publish what the broker must hold. */
   onConnect: () => Promise<void>;
-  onMessage: (topic: string, payload: Buffer) => void;
+  /** `retained`: the broker kept it from before this connection (not pressed now). */
+  onMessage: (topic: string, payload: Buffer, retained: boolean) => void;
   log: Logger;
   /** For the reconnect timer (default: the system's). */
   clock: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
@@ -137,7 +138,7 @@ export class MqttLink {
     const client = connect(options.url, clientOptions);
     link.client = client;
     client.on('connect', () => void link.connected(client));
-    client.on('message', (topic, payload) => options.onMessage(topic, payload));
+    client.on('message', (topic, payload, packet) => options.onMessage(topic, payload, packet.retain === true));
     client.on('error', (error) => link.failed(error));
     client.on('close', () => link.closed());
     client.on('disconnect', (packet) => link.disconnected(packet.reasonCode));

@@ -69,7 +69,7 @@ export class MqttOutlet {
       will: { topic: outlet.topics.availability, payload: 'offline' },
       subscriptions: [birthTopic(config.discoveryPrefix), outlet.topics.takePhoto],
       onConnect: () => outlet.publishAll(),
-      onMessage: (topic, payload) => outlet.onMessage(topic, payload),
+      onMessage: (topic, payload, retained) => outlet.onMessage(topic, payload, retained),
       log,
       clock,
       keepaliveSeconds: options.keepaliveSeconds,
@@ -140,10 +140,14 @@ export class MqttOutlet {
     this.latestState = statePayload(sample.reading, sample.atMs);
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private onMessage(topic: string, payload: Buffer, retained: boolean): void {
     const text = payload.toString();
     if (topic === birthTopic(this.options.config.discoveryPrefix) && text === 'online') this.scheduleRepublish();
-    else if (topic === this.topics.takePhoto && text === 'PRESS') this.pressTakePhoto();
+    else if (topic === this.topics.takePhoto && text === 'PRESS') {
+      // A press someone published with retain would come back at every connect: a photo per reconnect.
+      if (retained) this.options.log.warn(`MQTT: ignored a retained PRESS on ${topic} (a press from before this connection); publish it without retain, and clear it with an empty retained message`);
+      else this.pressTakePhoto();
+    }
   }
 
   /** After Home Assistant restarts: a random short wait, so a house of Pis does not answer in one burst. */
