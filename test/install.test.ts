@@ -525,7 +525,7 @@ test('every variable of the README\'s configuration table is taken from the envi
   assert.deepEqual(variables.filter((v) => !CONFIG_KEYS.includes(v)), [], 'variables the README promises and install.sh drops');
   const sb = await sandbox();
   const values: Record<string, string> = { ...CONFIGURED, TELEPI_USERS: '77,78', TELEGRAM_API_ROOT: 'http://127.0.0.1:8081',
-    MQTT_URL: 'mqtts://user@broker.lan:8883/?x=1' };
+    MQTT_URL: 'mqtts://broker.lan:8883/?clean=1' };
   for (const key of CONFIG_KEYS) values[key] ??= `v-${key.toLowerCase()}`;
   const run = await install(sb, ['--no-verify'], values);
   assert.equal(run.code, 0, run.out);
