@@ -611,3 +611,19 @@ test('a kernel module that cannot be loaded now (a container) is said once and c
   const again = await install(sb, [], { FAKE_MODPROBE_FAIL: '1' });
   assert.match(again.out, /Nothing changed: telepi is installed, up to date and running\./);
 });
+
+test('--build-into runs the build step alone in a new folder, without root and touching nothing else', async () => {
+  const sb = await sandbox();
+  const before = await snapshot(sb.root);
+  const into = path.join(sb.dir, 'build');
+  const run = await install(sb, ['--build-into', into]);
+  assert.equal(run.code, 0, run.out);
+  assert.ok(await exists(path.join(into, 'dist/src/app/cli.js')), 'built');
+  assert.ok(!(await exists(path.join(into, '.build-tools'))) && !(await exists(path.join(into, 'node_modules/esbuild'))), 'esbuild left behind');
+  assert.match(run.log, /^npm ci --omit=dev --ignore-scripts/m);
+  assert.doesNotMatch(run.log, /^(apt-get|useradd|systemctl|raspi-config)/m);
+  assert.deepEqual(await snapshot(sb.root), before);
+  const again = await install(sb, ['--build-into', into]);
+  assert.equal(again.code, 1);
+  assert.match(again.out, /--build-into .*: it exists already; give a new folder/);
+});
