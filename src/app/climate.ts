@@ -15,6 +15,8 @@ export interface ClimateServiceOptions {
   send: (chatId: number, text: string) => Promise<unknown>;
   clock: Clock;
   log: Logger;
+  /** A read with no answer after this long is a failed one (default 10 s): a stuck I2C bus must not hold the chat. */
+  readTimeoutMs?: number;
 }
 
 export type ReadingText = { ok: true; text: string } | { ok: false; text: string; reason: string };
@@ -32,11 +34,19 @@ export class ClimateService {
   /** Reads the sensor once: the reply to /now, e.g. `21.4°C  45.2%  1,013.2hPa`. */
   async reading(): Promise<ReadingText> {
     let outcome: ReadingText;
+    const { clock } = this.options;
+    const timeoutMs = this.options.readTimeoutMs ?? 10_000;
+    let timer: unknown;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = clock.setTimeout(() => reject(new Error(`no answer from the sensor within ${timeoutMs / 1000} s`)), timeoutMs);
+    });
     try {
-      outcome = { ok: true, text: formatReading(await this.options.sensor.read()) };
+      outcome = { ok: true, text: formatReading(await Promise.race([this.options.sensor.read(), late])) };
     } catch (error) {
       const reason = describeError(error);
       outcome = { ok: false, text: `Sensor unavailable: ${reason}`, reason };
+    } finally {
+      clock.clearTimeout(timer);
     }
     this.lastOutcome = outcome;
     return outcome;
