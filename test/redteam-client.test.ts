@@ -49,7 +49,7 @@ test('an answer that trickles a byte every 100 ms ends at the client-side timeou
   const took = Date.now() - started;
   assert.ok(error instanceof NetworkError, `a NetworkError, not ${String(error)}`);
   assert.equal(error.failure, 'timeout');
-  assert.match(error.message, /within 800 ms/);
+  assert.match(error.message, /no complete answer within \d+ ms/);
   assert.ok(took < 3000, `ended after ${took} ms, not at the 800 ms timeout`);
   noToken(error);
 });
