@@ -1,13 +1,14 @@
 // Red team: state.json as a dying SD card, a bad restore or a stranger leaves it. A value nested
 // 200,000 deep opens (set aside, not a crash) and does not make every later save fail; a file of
 // 100,000 subscriptions opens in well under the start-up budget; a state.json that is a symlink to
-// another file is replaced, never written through.
+// another file is replaced, never written through; a state.lock that is a folder is named as such
+// (not "another process keeps re-creating it"), and an empty or garbage one is taken over.
 import assert from 'node:assert/strict';
-import { lstat, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { StateStore } from '../src/app/state.js';
+import { StateDirError, StateStore } from '../src/app/state.js';
 import { memoryLogger } from '../src/log.js';
 
 const DEEP = 200_000;
@@ -79,3 +80,22 @@ test('a state.json that is a symlink is replaced by a file, its target left unto
   assert.equal(await readFile(target, 'utf8'), valid(good), 'the target is not written through the link');
   assert.equal((await lstat(join(dir, 'state.json'))).isSymbolicLink(), false);
 });
+
+test('a state.lock that is a folder stops start-up naming it, not blaming another process', { timeout: 10_000 }, async (t) => {
+  const dir = await folder(t);
+  await mkdir(join(dir, 'state.lock'));
+  const error = await StateStore.open(dir, memoryLogger()).then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof StateDirError, `a StateDirError (exit 78), not ${String(error)}`);
+  assert.match(error.message, /state\.lock is a folder; it is not a telepi lock: move it away/);
+  assert.doesNotMatch(error.message, /re-creating/);
+});
+
+for (const [name, text] of [['empty', ''], ['garbage', '\u0000{{{'], ['a pid that is not a number', '{"pid":"1"}']] as const) {
+  test(`a state.lock that is ${name} is taken over`, { timeout: 10_000 }, async (t) => {
+    const dir = await folder(t);
+    await writeFile(join(dir, 'state.lock'), text);
+    const store = await StateStore.open(dir, memoryLogger());
+    t.after(() => store.close());
+    assert.equal(JSON.parse(await readFile(join(dir, 'state.lock'), 'utf8')).pid, process.pid);
+  });
+}

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Logger } from '../log.js';
+import { describeError, type Logger } from '../log.js';
 
 export const lockFileName = 'state.lock';
 
@@ -22,6 +22,14 @@ export class StateLockedError extends Error {
   constructor(readonly dir: string, readonly holderPid: number) {
     super(`${dir} is in use by another telepi (pid ${holderPid}); stop it first (sudo systemctl stop telepi) or give this one another TELEPI_STATE_DIR`);
     this.name = 'StateLockedError';
+  }
+}
+
+/** The lock's name is taken by something that is not a lock and cannot be removed. */
+export class StateLockBlockedError extends Error {
+  constructor(readonly file: string, what: string) {
+    super(`${file} ${what}; it is not a telepi lock: move it away`);
+    this.name = 'StateLockBlockedError';
   }
 }
 
@@ -52,7 +60,12 @@ export class StateLock {
         log.info(holder === null
           ? `${file} could not be read; taking the lock over`
           : `${file} was left by pid ${holder.pid}, which is no longer running (killed, or a power cut); taking it over`);
-        await unlink(file).catch(() => undefined);
+        await unlink(file).catch((error: unknown) => {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') return; // another process took it away first: try again
+          // A folder or an immutable file in the way: no other telepi is re-creating it, so say what it is.
+          throw new StateLockBlockedError(file, code === 'EISDIR' ? 'is a folder' : `cannot be removed (${code ?? describeError(error)})`);
+        });
       }
       throw new Error(`could not take ${file}: another process keeps re-creating it`);
     } finally {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { Logger } from '../log.js';
 import { describeError } from '../log.js';
 import { ConfigError } from './config.js';
-import { lockFileName, StateLock, StateLockedError } from './state-lock.js';
+import { lockFileName, StateLock, StateLockBlockedError, StateLockedError } from './state-lock.js';
 import { freshState, parseState, shown, stateProblem, stateVersion, type AppState, type SetAside } from './state-schema.js';
 
 export type { AppState, SetAside, Subscription } from './state-schema.js';
@@ -116,7 +116,7 @@ export class StateStore {
     try {
       lock = await StateLock.acquire(dir, log);
     } catch (error) {
-      if (error instanceof StateLockedError) throw new StateDirError(error.message);
+      if (error instanceof StateLockedError || error instanceof StateLockBlockedError) throw new StateDirError(error.message);
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'EROFS' && code !== 'ENOSPC' && code !== 'EDQUOT') throw new StateDirError(`cannot lock ${dir}: ${diskProblem(error)}`);
       // Nothing can be written, so a second process could not interleave writes either: run, and refuse changes.
