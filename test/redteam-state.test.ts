@@ -2,7 +2,8 @@
 // 200,000 deep opens (set aside, not a crash) and does not make every later save fail; a file of
 // 100,000 subscriptions opens in well under the start-up budget; a state.json that is a symlink to
 // another file is replaced, never written through; a state.lock that is a folder is named as such
-// (not "another process keeps re-creating it"), and an empty or garbage one is taken over.
+// (not "another process keeps re-creating it"), and an empty or garbage one is taken over; a full card
+// leaves no half-written lock file behind.
 import assert from 'node:assert/strict';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { StateDirError, StateStore } from '../src/app/state.js';
 import { memoryLogger } from '../src/log.js';
+import { smallDisk } from './fakes/small-disk.js';
 
 const DEEP = 200_000;
 const deep = `${'['.repeat(DEEP)}${']'.repeat(DEEP)}`;
@@ -99,3 +101,14 @@ for (const [name, text] of [['empty', ''], ['garbage', '\u0000{{{'], ['a pid tha
     assert.equal(JSON.parse(await readFile(join(dir, 'state.lock'), 'utf8')).pid, process.pid);
   });
 }
+
+test('on a full card, taking the lock leaves no half-written temp file behind', { timeout: 10_000 }, async (t) => {
+  const disk = smallDisk(t, 64);
+  if (disk === null) return;
+  disk.fill();
+  const log = memoryLogger();
+  const store = await StateStore.open(disk.dir, log);
+  t.after(() => store.close());
+  assert.ok(log.lines.some((line) => /cannot lock .*full/.test(line)), 'runs without the lock, saying why');
+  assert.deepEqual((await readdir(disk.dir)).filter((name) => name.startsWith('.state.lock.')), []);
+});

@@ -46,8 +46,9 @@ export class StateLock {
     const text = `${JSON.stringify({ ...owner, token })}\n`;
     // Written whole to a temp name, then linked: the lock file never exists half written.
     const temp = path.join(dir, `.${lockFileName}.${process.pid}.${token}`);
-    await writeFile(temp, text, { mode: 0o600 });
     try {
+      // Inside the try: on a full card a half-written temp file is removed too.
+      await writeFile(temp, text, { mode: 0o600 });
       for (let attempt = 0; attempt < 3; attempt++) {
         try {
           await link(temp, file);
