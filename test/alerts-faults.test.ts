@@ -123,6 +123,18 @@ test('an alert to a group that became a supergroup follows it there, and the rul
   assert.equal(rig.app.alerts.list(GROUP).length, 0);
 });
 
+test('a report that finds its group became a supergroup moves the group\'s alerts too', { timeout: 60_000 }, async (t) => {
+  const rig = await applianceRig(t);
+  assert.match(await ask(rig, '/alert temp > 80', OWNER, GROUP), /^OK/);
+  await ask(rig, '/1m', OWNER, GROUP);
+  rig.emu.injectFault({ kind: 'status', status: 400, description: 'Bad Request: group chat was upgraded to a supergroup chat', parameters: { migrate_to_chat_id: SUPERGROUP } }, { method: 'sendMessage' });
+  await rig.wall.advanceAsync(minute);
+  await eventually(() => textsTo(rig.emu, SUPERGROUP).length === 1);
+  await eventually(() => rig.app.alerts.list(SUPERGROUP).length === 1);
+  assert.equal(rig.app.alerts.list(GROUP).length, 0);
+  assert.deepEqual(onDisk(rig.stateDir), { [SUPERGROUP]: 1 }, 'the move was not persisted');
+});
+
 test('the migrate_to_chat_id service message moves a group\'s alerts along with its reports', { timeout: 60_000 }, async (t) => {
   const rig = await applianceRig(t);
   await ask(rig, '/every 15m', OWNER, GROUP);

@@ -103,7 +103,8 @@ export class Appliance {
     const reportSend = config.reportStyle === 'edit' ? new LiveReports(bot).send : send;
     const readings = new ReadingSource({ sensor: hardware.climate, clock, log });
     // /now and reports read through the source: a read under way is shared, and latest() stays current.
-    const climate = new ClimateService({ sensor: readings.asSensor(), store, send: reportSend, clock, log });
+    // Alerts are opened below; a report that finds its group migrated moves them too (the chat's own path does both).
+    const climate = new ClimateService({ sensor: readings.asSensor(), store, send: reportSend, clock, log, onMigrate: (from, to) => alerts.migrate(from, to) });
     const ipcam = new IpCam({
       hardware, store, log, clock: monotonic, lanAddress: options.lanAddress, listenHost: options.listenHost,
       port: config.stream.port, externalPort: config.stream.externalPort, ttlMs: config.stream.ttlMs, ...options.cameraTiming,

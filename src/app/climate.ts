@@ -17,6 +17,8 @@ export interface ClimateServiceOptions {
   log: Logger;
   /** A read with no answer after this long is a failed one (default 10 s): a stuck I2C bus must not hold the chat. */
   readTimeoutMs?: number;
+  /** Called when a report finds that its group became a supergroup, so the chat's other settings (alerts) follow. */
+  onMigrate?: (fromChatId: number, toChatId: number) => Promise<unknown>;
 }
 
 export type ReadingText = { ok: true; text: string } | { ok: false; text: string; reason: string };
@@ -120,6 +122,8 @@ export class ClimateService {
         // The report goes to the new id now; the subscription follows it even if this one send fails.
         await this.migrate(chatId, newChatId).catch((moveError: unknown) =>
           this.options.log.warn(`chat ${chatId} became supergroup ${newChatId}, but its subscription could not be moved: ${describeError(moveError)}`));
+        await this.options.onMigrate?.(chatId, newChatId).catch((moveError: unknown) =>
+          this.options.log.warn(`chat ${chatId} became supergroup ${newChatId}, but its other settings could not be moved: ${describeError(moveError)}`));
         await this.options.send(newChatId, text);
         return;
       }
