@@ -113,29 +113,22 @@ export class ApiClient {
         permit = admitted instanceof Promise ? await this.whileOpen(method, admitted) : admitted;
       }
       let failure: unknown;
-      // undici's timeouts are per idle gap: an answer trickling a byte a second would never end. The
-      // whole exchange (request, headers, body) gets timeoutMs.
-      // (One controller for both, wired by hand: AbortSignal.any on a long-lived signal leaks on Node 20.)
-      const abort = new AbortController();
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        abort.abort(new Error(`no complete answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const forward = () => abort.abort(options.signal?.reason);
-      if (options.signal?.aborted) forward();
-      else options.signal?.addEventListener('abort', forward, { once: true });
+      const startedAtMs = performance.now();
+      // undici's body timeout is per idle gap: an answer trickling a byte a second would never end, so
+      // the whole exchange gets timeoutMs. A JSON request is a few hundred bytes that never stall on the
+      // way out, and undici's headersTimeout already counts from the end of sending: only its body needs
+      // the deadline (a timer, no AbortController on every call). An upload can stall while it is sent,
+      // so it gets one controller over the whole exchange.
+      const whole = request.replayable === undefined ? undefined : exchangeDeadline(timeoutMs, options.signal);
       try {
         const { body, headers } = request.body();
-        const response = await this.send(method, path, body, headers, timeoutMs, abort.signal);
-        return parseAnswer<T>(method, response.statusCode, await this.readText(method, response));
+        const response = await this.send(method, path, body, headers, timeoutMs, whole?.signal ?? options.signal);
+        const text = await this.readText(method, response, timeoutMs - (performance.now() - startedAtMs));
+        return parseAnswer<T>(method, response.statusCode, text);
       } catch (error) {
-        failure = timedOut && options.signal?.aborted !== true
-          ? new NetworkError(method, 'timeout', `${failureText.timeout}: no complete answer within ${timeoutMs} ms`)
-          : error;
+        failure = whole?.timedOut === true && options.signal?.aborted !== true ? timeoutError(method, timeoutMs) : error;
       } finally {
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', forward);
+        whole?.dispose();
         if (permit !== undefined) flow?.scheduler?.release(permit);
       }
       const decision = flow === undefined ? undefined : resendDecision(method, failure, attempt, request.replayable !== false, flow.options);
@@ -161,7 +154,7 @@ export class ApiClient {
     const path = `${this.basePath}/file/bot${this.token}/${filePath.split('/').map(encodeURIComponent).join('/')}`;
     const response = await this.send('downloadFile', path, undefined, {}, options.timeoutMs ?? this.uploadTimeoutMs, options.signal);
     if (response.statusCode !== 200) {
-      const text = await this.readText('downloadFile', response);
+      const text = await this.readText('downloadFile', response, options.timeoutMs ?? this.uploadTimeoutMs);
       throw new TelegramError('downloadFile', response.statusCode, descriptionOf(text) ?? `HTTP ${response.statusCode}`);
     }
     return response.body;
@@ -200,27 +193,36 @@ export class ApiClient {
     }
   }
 
-  /** The answer's body as text; more than maxAnswerBytes is not an answer (a broken or hostile server), and is not kept. */
-  private async readText(method: string, response: Dispatcher.ResponseData): Promise<string> {
+  /**
+   * The answer's body as text, within `remainingMs`; more than maxAnswerBytes is not an answer (a broken
+   * or hostile server), and is not kept.
+   */
+  private async readText(method: string, response: Dispatcher.ResponseData, remainingMs: number): Promise<string> {
     const tooLarge = () => {
       response.body.destroy();
       return new NetworkError(method, 'malformed', `malformed answer: HTTP ${response.statusCode} with a body over ${maxAnswerBytes / 2 ** 20} MiB`);
     };
-    if (Number(response.headers['content-length']) > maxAnswerBytes) throw tooLarge();
-    const chunks: Buffer[] = [];
-    let size = 0;
+    const length = Number(response.headers['content-length'] ?? Number.NaN);
+    if (length > maxAnswerBytes) throw tooLarge();
+    const deadline = setTimeout(() => response.body.destroy(timeoutError(method, Math.round(remainingMs))), Math.max(0, remainingMs));
     try {
+      // With a Content-Length undici reads no byte past it: the bound holds, and text() is the fast path.
+      if (Number.isFinite(length)) return await response.body.text();
+      const chunks: Buffer[] = [];
+      let size = 0;
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
         size += chunk.length;
         if (size > maxAnswerBytes) throw tooLarge();
         chunks.push(chunk);
       }
+      // Decoded once, whole: a character split across chunks stays one character.
+      return Buffer.concat(chunks, size).toString('utf8');
     } catch (error) {
       if (error instanceof NetworkError) throw error;
       throw this.networkError(method, error);
+    } finally {
+      clearTimeout(deadline);
     }
-    // Decoded once, whole: a character split across chunks stays one character.
-    return Buffer.concat(chunks, size).toString('utf8');
   }
 
   private networkError(method: string, error: unknown): NetworkError {
@@ -231,6 +233,32 @@ export class ApiClient {
     const notSent = typeof code === 'string' && notSentCodes.has(code);
     return new NetworkError(method, failure, detail, error instanceof Error ? scrub(error) : undefined, notSent);
   }
+}
+
+function timeoutError(method: string, timeoutMs: number): NetworkError {
+  return new NetworkError(method, 'timeout', `${failureText.timeout}: no complete answer within ${timeoutMs} ms`);
+}
+
+/** One abort signal for a whole exchange: fires at `timeoutMs`, or when the caller's signal does. */
+function exchangeDeadline(timeoutMs: number, outer: AbortSignal | undefined): { signal: AbortSignal; readonly timedOut: boolean; dispose(): void } {
+  // Wired by hand: AbortSignal.any on a long-lived signal leaks on Node 20.
+  const abort = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort(new Error(`no complete answer within ${timeoutMs} ms`));
+  }, timeoutMs);
+  const forward = () => abort.abort(outer?.reason);
+  if (outer?.aborted) forward();
+  else outer?.addEventListener('abort', forward, { once: true });
+  return {
+    signal: abort.signal,
+    get timedOut() { return timedOut; },
+    dispose() {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', forward);
+    },
+  };
 }
 
 /** The largest Bot API answer read: 100 updates of the largest kinds are a few MiB. */

@@ -137,3 +137,22 @@ test('a multi-byte character split across chunks (and packets) arrives whole', {
   });
   assert.deepEqual(await client.call('getMe'), { text: 'Grüße 🌡️ 21 °C' });
 });
+
+test('an answer with a Content-Length that trickles ends at the client-side timeout too', { timeout: 10_000 }, async (t) => {
+  const timers = new Set<NodeJS.Timeout>();
+  t.after(() => timers.forEach(clearInterval));
+  const { client } = await serve(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+    res.write('{"ok":true,"result":');
+    const timer = setInterval(() => res.write(' '), 100);
+    timers.add(timer);
+    res.on('close', () => clearInterval(timer));
+  });
+  const started = Date.now();
+  const error = await client.call('getMe').then(() => undefined, (e: unknown) => e);
+  const took = Date.now() - started;
+  assert.ok(error instanceof NetworkError, `a NetworkError, not ${String(error)}`);
+  assert.equal(error.failure, 'timeout');
+  assert.ok(took < 3000, `ended after ${took} ms, not at the 800 ms timeout`);
+  noToken(error);
+});
