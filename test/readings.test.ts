@@ -8,14 +8,18 @@ import { FakeClock, settle } from './fakes/clock.js';
 const second = 1000;
 const minute = 60 * second;
 
-/** A sensor whose reads are counted; each read returns the next temperature, or fails when told to. */
+/**
+ * A sensor whose reads are counted; each read returns the next temperature, or fails when told to. With
+ * `hang` set a read never settles (a stuck I2C bus) until the test calls one of `stuck`.
+ */
 function countingSensor() {
-  const state = { reads: 0, fail: false, hold: undefined as Promise<void> | undefined };
+  const state = { reads: 0, fail: false, hold: undefined as Promise<void> | undefined, hang: false, stuck: [] as Array<(reading: ClimateReading) => void> };
   const sensor: ClimateSensor = {
     description: 'counting sensor',
     read: async (): Promise<ClimateReading> => {
       state.reads++;
       const n = state.reads;
+      if (state.hang) return new Promise<ClimateReading>((resolve) => void state.stuck.push(resolve));
       if (state.hold !== undefined) await state.hold;
       if (state.fail) throw new Error('BME280 at 0x76 on i2c-1: no answer');
       return { temperature: 20 + n, humidity: 40, pressure: 1000 };
@@ -25,12 +29,12 @@ function countingSensor() {
   return { sensor, state };
 }
 
-function setup() {
+function setup(readTimeoutMs?: number) {
   // 12:00:30 UTC: half-way between two minute marks, so alignment shows.
   const clock = new FakeClock(Date.UTC(2025, 0, 1, 12, 0, 30));
   const log = memoryLogger();
   const { sensor, state } = countingSensor();
-  const source = new ReadingSource({ sensor, clock, log });
+  const source = new ReadingSource({ sensor, clock, log, readTimeoutMs });
   return { clock, log, source, state, t0: clock.now() };
 }
 
@@ -149,7 +153,7 @@ test('ticks missed while the machine slept are skipped, and a clock jumped back 
 });
 
 test('a read slower than the interval is shared by the next tick, and no outlet gets the same sample twice', { timeout: 10_000 }, async () => {
-  const { clock, source, state } = setup();
+  const { clock, source, state } = setup(10 * minute);
   let releaseRead!: () => void;
   state.hold = new Promise<void>((resolve) => (releaseRead = resolve));
   const got: Sample[] = [];
@@ -193,4 +197,59 @@ test('unsubscribing stops an outlet; with no outlet left no timer runs', { timeo
   assert.equal(state.reads, 2);
   assert.throws(() => source.subscribe(0, () => {}), /not an interval/);
   await source.stop();
+});
+
+test('a sensor read that never answers is a gap at each tick within the bound, the next tick reads afresh, and its late value never appears', { timeout: 10_000 }, async () => {
+  const { clock, source, state, log } = setup();
+  const got: Sample[] = [];
+  source.subscribe(minute, (s) => void got.push(s));
+  source.start();
+  state.hang = true;
+  await clock.advanceAsync(3 * minute);
+  assert.deepEqual(got.map((s) => new Date(s.atMs).toISOString().slice(11, 19)), ['12:01:00', '12:02:00', '12:03:00']);
+  for (const s of got) {
+    assert.equal(s.reading, undefined);
+    assert.equal(s.error?.message, 'counting sensor did not answer within 10 s (a stuck I2C bus? check the wiring, then run telepi doctor)');
+  }
+  assert.equal(state.reads, 3, 'a tick waited on the stuck read instead of starting a fresh one');
+  assert.equal(log.lines.filter((l) => l.includes('did not answer')).length, 1, 'the outage was not logged exactly once');
+
+  // readNow (/now) gets its error sample at the bound, not later.
+  const now: { sample?: Sample } = {};
+  void source.readNow().then((s) => (now.sample = s));
+  await clock.advanceAsync(10 * second - 1);
+  assert.equal(now.sample, undefined, 'readNow gave up before its bound');
+  await clock.advanceAsync(1);
+  assert.match((now.sample as Sample | undefined)?.error?.message ?? '', /did not answer within 10 s/);
+  const asSensor = source.asSensor().read();
+  const rejected = assert.rejects(asSensor, /counting sensor did not answer within 10 s/);
+  await clock.advanceAsync(10 * second);
+  await rejected;
+
+  // The stuck reads answer at last: too late, dropped.
+  for (const answer of state.stuck.splice(0)) answer({ temperature: 99, humidity: 40, pressure: 1000 });
+  await settle();
+  assert.notEqual(source.latest()?.reading?.temperature, 99, 'a stuck read\'s late value became latest()');
+  state.hang = false;
+  await clock.advanceAsync(minute);
+  assert.equal(got.length, 4);
+  assert.equal(got[3]?.reading?.temperature, 20 + state.reads, 'a working read did not flow again');
+  assert.ok(!got.some((s) => s.reading?.temperature === 99), 'a stuck read\'s late value was delivered');
+  assert.equal(log.lines.filter((l) => l.includes('did not answer')).length, 1);
+  assert.equal(log.lines.filter((l) => l.includes('counting sensor answers again, with a reading, after')).length, 1, 'the recovery was not logged once');
+  await source.stop();
+  assert.equal(clock.pendingTimers, 0, 'a read timer was left behind');
+});
+
+test('the read bound is an option, and a read that answers in time leaves no timer', { timeout: 10_000 }, async () => {
+  const { clock, source, state } = setup(2 * second);
+  state.hang = true;
+  let sample: Sample | undefined;
+  void source.readNow().then((s) => (sample = s));
+  await clock.advanceAsync(2 * second);
+  assert.match(sample?.error?.message ?? '', /did not answer within 2 s/);
+  state.hang = false;
+  assert.equal((await source.readNow()).reading?.temperature, 22);
+  assert.equal(clock.pendingTimers, 0);
+  assert.throws(() => new ReadingSource({ sensor: source.asSensor(), clock, log: memoryLogger(), readTimeoutMs: 0 }), /readTimeoutMs 0/);
 });

@@ -14,6 +14,8 @@ export interface ReadingSourceOptions {
   sensor: ClimateSensor;
   clock: Clock;
   log: Logger;
+  /** How long one sensor read may take before its sample is an error (a stuck I2C bus); default 10 s. */
+  readTimeoutMs?: number;
 }
 
 interface Subscriber {
@@ -29,6 +31,7 @@ interface Subscriber {
 
 // setTimeout fires at once for delays above 2^31-1 ms: longer waits are taken in steps.
 const maxTimerMs = 2 ** 31 - 1;
+const defaultReadTimeoutMs = 10_000;
 
 /** The first multiple of everyMs (counted from the epoch) strictly after nowMs. */
 export function nextGridPoint(nowMs: number, everyMs: number): number {
@@ -42,22 +45,29 @@ export function nextGridPoint(nowMs: number, everyMs: number): number {
  * - A timer that wakes before its wall-clock time (the clock jumped back) waits again.
  * - An outlet that throws or rejects is logged; one still busy at its next tick skips that tick.
  * - A read still running when the next tick comes (a slow sensor) is shared, not doubled on the bus.
+ * - A read that does not answer within readTimeoutMs is an error sample (a gap); the next tick starts a
+ *   fresh read, and the stuck read's late answer is dropped. Logged once per outage and once on recovery.
  */
 export class ReadingSource {
   readonly #sensor: ClimateSensor;
   readonly #clock: Clock;
   readonly #log: Logger;
+  readonly #readTimeoutMs: number;
   readonly #subscribers = new Set<Subscriber>();
   #latest: Sample | undefined;
   #reading: Promise<Sample> | undefined;
   #timer: unknown;
   #timerDueMs: number | undefined;
   #started = false;
+  /** When the first read of the current outage was given up on (wall-clock ms), or undefined while the sensor answers. */
+  #outageSinceMs: number | undefined;
 
   constructor(options: ReadingSourceOptions) {
     this.#sensor = options.sensor;
     this.#clock = options.clock;
     this.#log = options.log;
+    this.#readTimeoutMs = options.readTimeoutMs ?? defaultReadTimeoutMs;
+    if (!(this.#readTimeoutMs > 0)) throw new RangeError(`ReadingSource: readTimeoutMs ${this.#readTimeoutMs} is not a positive number of ms`);
   }
 
   /**
@@ -114,16 +124,45 @@ export class ReadingSource {
     await this.#reading?.catch(() => undefined);
   }
 
-  async #read(): Promise<Sample> {
+  /** One sensor read, bounded by readTimeoutMs: resolves with a reading or an error sample, never rejects. */
+  #read(): Promise<Sample> {
     const atMs = this.#clock.now();
-    let sample: Sample;
-    try {
-      sample = { atMs, reading: await this.#sensor.read() };
-    } catch (error) {
-      sample = { atMs, error: error instanceof Error ? error : new Error(describeError(error)) };
+    return new Promise<Sample>((resolve) => {
+      let done = false;
+      let timedOut = false;
+      const finish = (sample: Sample) => {
+        if (done) return; // the stuck read's late answer: its tick already had its gap
+        done = true;
+        this.#clock.clearTimeout(timer);
+        this.#noteOutage(sample, timedOut);
+        this.#latest = sample;
+        resolve(sample);
+      };
+      const timer = this.#clock.setTimeout(() => {
+        timedOut = true;
+        const seconds = this.#readTimeoutMs / 1000;
+        finish({ atMs, error: new Error(`${this.#sensor.description} did not answer within ${seconds} s (a stuck I2C bus? check the wiring, then run telepi doctor)`) });
+      }, this.#readTimeoutMs);
+      (async () => this.#sensor.read())().then(
+        (reading) => finish({ atMs, reading }),
+        (error: unknown) => finish({ atMs, error: error instanceof Error ? error : new Error(describeError(error)) }),
+      );
+    });
+  }
+
+  /** Logs the first read given up on, and the first one answered after, not every tick in between. */
+  #noteOutage(sample: Sample, timedOut: boolean): void {
+    if (timedOut) {
+      if (this.#outageSinceMs !== undefined) return;
+      this.#outageSinceMs = sample.atMs;
+      this.#log.warn(`readings: ${sample.error?.message}; its readings are gaps until it answers`);
+      return;
     }
-    this.#latest = sample;
-    return sample;
+    if (this.#outageSinceMs === undefined) return;
+    const lastedMs = Math.max(sample.atMs - this.#outageSinceMs, 0);
+    this.#outageSinceMs = undefined;
+    const how = sample.error === undefined ? 'a reading' : `an error: ${describeError(sample.error)}`;
+    this.#log.info(`readings: ${this.#sensor.description} answers again, with ${how}, after ${formatDuration(lastedMs)} without an answer`);
   }
 
   /** One timer for the earliest due subscriber; none when stopped or empty. */
