@@ -135,6 +135,19 @@ test('a report that finds its group became a supergroup moves the group\'s alert
   assert.deepEqual(onDisk(rig.stateDir), { [SUPERGROUP]: 1 }, 'the move was not persisted');
 });
 
+test('a private chat\'s alert answered with 400 and a migrate_to_chat_id keeps its rules: only groups become supergroups', { timeout: 60_000 }, async (t) => {
+  const rig = await applianceRig(t);
+  assert.match(await ask(rig, '/alert temp > 25.5'), /^OK/);
+  rig.emu.injectFault({ kind: 'status', status: 400, description: 'Bad Request: group chat was upgraded to a supergroup chat', parameters: { migrate_to_chat_id: SUPERGROUP } }, { method: 'sendMessage', count: 1 });
+  await feed(rig, [1500]);
+  await eventually(() => rig.log.lines.some((l) => l.includes(`alert to chat ${OWNER} failed`)));
+  assert.equal(textsTo(rig.emu, SUPERGROUP).length, 0, 'the alert was sent to the id a private chat\'s error named');
+  assert.deepEqual(rig.app.alerts.list(SUPERGROUP), []);
+  assert.equal(rig.app.alerts.list(OWNER).length, 1, 'the private chat\'s rules moved');
+  assert.deepEqual(onDisk(rig.stateDir), { [OWNER]: 1 });
+  assert.ok(!rig.log.lines.some((l) => l.includes('became supergroup')));
+});
+
 test('the migrate_to_chat_id service message moves a group\'s alerts along with its reports', { timeout: 60_000 }, async (t) => {
   const rig = await applianceRig(t);
   await ask(rig, '/every 15m', OWNER, GROUP);

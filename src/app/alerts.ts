@@ -175,7 +175,7 @@ export class AlertService {
       await send(chatId, text);
       return;
     } catch (error) {
-      const newChatId = migratedTo(error);
+      const newChatId = migratedTo(error, chatId);
       if (newChatId !== null) {
         await this.migrate(chatId, newChatId).catch((moveError: unknown) =>
           log.warn(`chat ${chatId} became supergroup ${newChatId}, but its alerts could not be moved: ${describeError(moveError)}`));
