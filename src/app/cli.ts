@@ -108,13 +108,26 @@ async function history(args: readonly string[], config: Config, io: CliIo): Prom
     return 64;
   }
   const dir = path.join(config.stateDir, 'history');
+  // `telepi history --csv | head`: a closed pipe ends the export quietly (exit 0), not with an EPIPE trace.
+  const stdout = io === stdio ? process.stdout : undefined;
+  stdout?.on('error', () => undefined); // stdout.errored is read below; unheard, the error would crash the CLI
+  const out = (text: string) => {
+    if (stdout?.errored) return false;
+    io.out(text);
+    return !stdout?.errored;
+  };
   try {
-    await exportCsv(dir, fromMs, Date.now(), io.out);
-    return 0;
+    await exportCsv(dir, fromMs, Date.now(), out);
   } catch (error) {
     io.err(`telepi history: cannot read ${dir}: ${(error as Error).message}`);
     return 1;
   }
+  const writeError = stdout?.errored as NodeJS.ErrnoException | null | undefined;
+  if (writeError && writeError.code !== 'EPIPE') {
+    io.err(`telepi history: cannot write the CSV: ${writeError.message}`);
+    return 1;
+  }
+  return 0;
 }
 
 async function snap(file: string | undefined, config: Config, env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
