@@ -253,3 +253,22 @@ test('the read bound is an option, and a read that answers in time leaves no tim
   assert.equal(clock.pendingTimers, 0);
   assert.throws(() => new ReadingSource({ sensor: source.asSensor(), clock, log: memoryLogger(), readTimeoutMs: 0 }), /readTimeoutMs 0/);
 });
+
+test('stop does not wait on a read that hangs: its tick gets a gap at once, and no timer is left', { timeout: 10_000 }, async () => {
+  const { clock, source, state } = setup();
+  const got: Sample[] = [];
+  source.subscribe(minute, (s) => void got.push(s));
+  source.start();
+  state.hang = true;
+  await clock.advanceAsync(30 * second + 1);
+  assert.equal(state.reads, 1);
+  assert.equal(got.length, 0);
+  await source.stop(); // the clock stands still: only giving up on the read lets this end
+  assert.equal(got.length, 1, 'the abandoned read\'s tick got no sample');
+  assert.match(got[0]?.error?.message ?? '', /^telepi stopped before counting sensor answered$/);
+  assert.equal(clock.pendingTimers, 0);
+  state.stuck[0]?.({ temperature: 99, humidity: 40, pressure: 1000 });
+  await settle();
+  assert.equal(got.length, 1);
+  assert.equal(source.latest()?.reading, undefined);
+});

@@ -61,6 +61,8 @@ export class ReadingSource {
   #started = false;
   /** When the first read of the current outage was given up on (wall-clock ms), or undefined while the sensor answers. */
   #outageSinceMs: number | undefined;
+  /** Ends the read in flight with an error sample, for stop. */
+  #abandonRead: (() => void) | undefined;
 
   constructor(options: ReadingSourceOptions) {
     this.#sensor = options.sensor;
@@ -116,12 +118,16 @@ export class ReadingSource {
     this.#arm();
   }
 
-  /** Stops the ticks and waits for the outlets' calls still running (so history flushes what it took). */
+  /**
+   * Stops the ticks, gives up on a read in flight (its tick gets a gap: a stuck bus must not hold the
+   * shutdown for the read bound) and waits for the outlets' calls still running (so history flushes what it took).
+   */
   async stop(): Promise<void> {
     this.#started = false;
     this.#arm();
+    this.#abandonRead?.();
+    await this.#reading;
     await Promise.all([...this.#subscribers].map((s) => s.running));
-    await this.#reading?.catch(() => undefined);
   }
 
   /** One sensor read, bounded by readTimeoutMs: resolves with a reading or an error sample, never rejects. */
@@ -129,23 +135,24 @@ export class ReadingSource {
     const atMs = this.#clock.now();
     return new Promise<Sample>((resolve) => {
       let done = false;
-      let timedOut = false;
-      const finish = (sample: Sample) => {
+      const finish = (sample: Sample, end: 'answered' | 'timed out' | 'stopped') => {
         if (done) return; // the stuck read's late answer: its tick already had its gap
         done = true;
         this.#clock.clearTimeout(timer);
-        this.#noteOutage(sample, timedOut);
+        this.#abandonRead = undefined;
+        if (end !== 'stopped') this.#noteOutage(sample, end === 'timed out');
         this.#latest = sample;
         resolve(sample);
       };
       const timer = this.#clock.setTimeout(() => {
-        timedOut = true;
         const seconds = this.#readTimeoutMs / 1000;
-        finish({ atMs, error: new Error(`${this.#sensor.description} did not answer within ${seconds} s (a stuck I2C bus? check the wiring, then run telepi doctor)`) });
+        const error = new Error(`${this.#sensor.description} did not answer within ${seconds} s (a stuck I2C bus? check the wiring, then run telepi doctor)`);
+        finish({ atMs, error }, 'timed out');
       }, this.#readTimeoutMs);
+      this.#abandonRead = () => finish({ atMs, error: new Error(`telepi stopped before ${this.#sensor.description} answered`) }, 'stopped');
       (async () => this.#sensor.read())().then(
-        (reading) => finish({ atMs, reading }),
-        (error: unknown) => finish({ atMs, error: error instanceof Error ? error : new Error(describeError(error)) }),
+        (reading) => finish({ atMs, reading }, 'answered'),
+        (error: unknown) => finish({ atMs, error: error instanceof Error ? error : new Error(describeError(error)) }, 'answered'),
       );
     });
   }
