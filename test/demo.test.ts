@@ -108,7 +108,7 @@ test('lines read from a non-interactive input run one by one, and the demo ends 
   const run = await demo([], {}, { input: Readable.from(['/now\n', '\n', 'hello\n']), interactive: false });
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /^telepi demo: /);
-  assert.match(run.stdout, /Try:\n {2}\/now {2}\/1m {2}\/status {2}\/photo {2}\/open {2}\/close {2}\/help/);
+  assert.match(run.stdout, /Try:\n {2}\/now {2}\/1m {2}\/chart {2}\/alert temp < 18 {2}\/status {2}\/photo {2}\/open {2}\/close {2}\/help/);
   assert.match(run.replies.get('/now')?.text ?? '', READING);
   assert.match(run.stdout, /^you> hello\ntelepi> I don't understand\n\n {8}\/now — /m);
   await assert.rejects(stat(run.stateDir), { code: 'ENOENT' });

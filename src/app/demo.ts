@@ -125,7 +125,7 @@ function banner(photoDir: string): string {
   return [
     'telepi demo: the telepi bot, running here against a local Bot API emulator (no Telegram, no token)',
     'with a simulated sensor and camera. You are its owner, in a private chat. Try:',
-    '  /now  /1m  /status  /photo  /open  /close  /help',
+    '  /now  /1m  /chart  /alert temp < 18  /status  /photo  /open  /close  /help',
     `Photos are saved in ${photoDir}. Ctrl-D or /quit leaves.`,
   ].join('\n');
 }
