@@ -2,15 +2,13 @@
 // moment; after every kill the file is checked, then the writer restarts on the same directory.
 // test/state.test.ts's 50-kill test covers the same property with a writer that rewrites whole states.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { StateStore, type AppState } from '../src/app/state.js';
 import { memoryLogger } from '../src/log.js';
+import { bundleFixture, runUntilKilled } from './fixture-child.js';
 import { stateAfter } from './fixtures/subscription-sequence.js';
 
 const KILLS = 200;
@@ -24,12 +22,8 @@ let root: string;
 let script: string;
 before(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'telepi-crash-'));
-  script = path.join(root, 'subscription-writer.mjs');
   // Bundled once and run with plain node: `node --import tsx` costs ~0.35 s per start, 200 starts would not fit.
-  await build({
-    entryPoints: [path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'subscription-writer.ts')],
-    bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: script, logLevel: 'silent',
-  });
+  script = await bundleFixture('subscription-writer', root);
 });
 after(async () => {
   await rm(root, { recursive: true, force: true });
@@ -46,39 +40,13 @@ interface Run {
 
 /** Starts the writer on `dir`, kills it with SIGKILL `delayMs` after it is ready, and reads what it said. */
 async function runAndKill(dir: string, maxBurst: number, delayMs: number): Promise<Run> {
-  // A bare environment: the writer needs none, and NODE_EXTRA_CA_CERTS alone (set on some machines) makes
-  // every node start parse a CA bundle, which nearly doubled the cost of a kill here.
-  const child = spawn(process.execPath, [script, dir, String(maxBurst)], { stdio: ['ignore', 'pipe', 'pipe'], env: {} });
   const run: Run = { loaded: -1, acked: 0, issued: 0 };
-  let stderr = '';
-  let pending = '';
-  let onReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => (onReady = resolve));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (pending + chunk).split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      const [word, value] = line.split(' ');
-      const k = Number(value);
-      if (word === 'ready') {
-        run.loaded = k;
-        onReady();
-      } else if (word === 'issued') run.issued = k;
-      else if (word === 'ack') run.acked = k;
-    }
+  await runUntilKilled(script, [dir, String(maxBurst)], delayMs, (word, rest) => {
+    const k = Number(rest);
+    if (word === 'ready') run.loaded = k;
+    else if (word === 'issued') run.issued = k;
+    else if (word === 'ack') run.acked = k;
   });
-  // 'close' comes after the exit and the end of stdout: every line written before the kill has been read.
-  const closed = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
-  try {
-    const early = closed.then((signal) => { throw new Error(`the writer ended (${signal}) before it was ready: ${stderr}`); });
-    await Promise.race([ready, early]);
-    early.catch(() => {});
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
-  } finally {
-    child.kill('SIGKILL');
-  }
-  assert.equal(await closed, 'SIGKILL', `the writer was not killed: ${stderr}`);
   return run;
 }
 
