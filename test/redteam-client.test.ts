@@ -29,21 +29,26 @@ async function serve(t: TestContext, answer: Answer): Promise<{ client: ApiClien
   return { client, requests: () => requests };
 }
 
+/** An answer that starts, then sends a space every 100 ms and never ends. */
+function trickle(t: TestContext, headers: http.OutgoingHttpHeaders): Answer {
+  const timers = new Set<NodeJS.Timeout>();
+  t.after(() => timers.forEach(clearInterval));
+  return (_req, res) => {
+    res.writeHead(200, headers);
+    res.write('{"ok":true,"result":');
+    const timer = setInterval(() => res.write(' '), 100);
+    timers.add(timer);
+    res.on('close', () => clearInterval(timer));
+  };
+}
+
 function noToken(error: unknown): void {
   const text = `${String(error)} ${JSON.stringify(error)} ${(error as Error).stack ?? ''}`;
   assert.ok(!text.includes(TOKEN.split(':')[1] as string), 'the token is not in the error');
 }
 
 test('an answer that trickles a byte every 100 ms ends at the client-side timeout', { timeout: 10_000 }, async (t) => {
-  const timers = new Set<NodeJS.Timeout>();
-  t.after(() => timers.forEach(clearInterval));
-  const { client } = await serve(t, (_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.write('{"ok":true,"result":');
-    const timer = setInterval(() => res.write(' '), 100);
-    timers.add(timer);
-    res.on('close', () => clearInterval(timer));
-  });
+  const { client } = await serve(t, trickle(t, { 'content-type': 'application/json' }));
   const started = Date.now();
   const error = await client.call('getMe').then(() => undefined, (e: unknown) => e);
   const took = Date.now() - started;
@@ -139,15 +144,7 @@ test('a multi-byte character split across chunks (and packets) arrives whole', {
 });
 
 test('an answer with a Content-Length that trickles ends at the client-side timeout too', { timeout: 10_000 }, async (t) => {
-  const timers = new Set<NodeJS.Timeout>();
-  t.after(() => timers.forEach(clearInterval));
-  const { client } = await serve(t, (_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
-    res.write('{"ok":true,"result":');
-    const timer = setInterval(() => res.write(' '), 100);
-    timers.add(timer);
-    res.on('close', () => clearInterval(timer));
-  });
+  const { client } = await serve(t, trickle(t, { 'content-type': 'application/json', 'content-length': '1000' }));
   const started = Date.now();
   const error = await client.call('getMe').then(() => undefined, (e: unknown) => e);
   const took = Date.now() - started;
