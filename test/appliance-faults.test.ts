@@ -10,19 +10,9 @@ import type { AppState } from '../src/app/state.js';
 import { smallDisk } from './fakes/small-disk.js';
 import { eventually, textsTo, TOKEN } from './support.js';
 import { applianceRig, ask, OWNER, type ApplianceRig } from './appliance-support.js';
+import { noUnhandledRejections } from './unhandled.js';
 
 const GROUP = -500;
-
-/** Fails the test on any unhandled rejection while it runs: the crash of issue 10 row 3. */
-function noUnhandledRejections(t: TestContext): unknown[] {
-  const seen: unknown[] = [];
-  const listener = (reason: unknown) => seen.push(reason);
-  process.on('unhandledRejection', listener);
-  t.after(() => {
-    process.off('unhandledRejection', listener);
-  });
-  return seen;
-}
 
 /** A rig whose state folder is a 64 KiB tmpfs; null when not root (the test is then skipped, saying why). */
 async function rigOnSmallDisk(t: TestContext, options: Parameters<typeof applianceRig>[1] = {}) {

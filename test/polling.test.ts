@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import type { Message } from '@grammyjs/types';
 import { Bot } from '../src/bot.js';
 import { undici } from '../src/undici.js';
@@ -147,23 +147,28 @@ test('a rejected token stops the loop with a clear error, and the token is never
   for (const line of h.log.lines) assert.ok(!line.includes('BBH-distinctive'), line);
 });
 
-test('a DNS failure from an injected dispatcher backs off and recovers', async (t) => {
-  const h = await harness(t);
+/** An undici Pool whose first `failures` connections fail with `error()`, then connect for real. */
+function failingPool(t: TestContext, origin: string, failures: number, error: () => Error) {
   const { Pool } = undici();
-  let failures = 2;
-  // The lowest seam of the transport: the pool's connector, where a name lookup would fail.
-  const pool = new Pool(h.emu.apiRoot, {
+  const pool = new Pool(origin, {
     connect(options, callback) {
       if (failures-- > 0) {
-        callback(Object.assign(new Error('getaddrinfo ENOTFOUND api.telegram.org'), { code: 'ENOTFOUND' }), null);
+        callback(error(), null);
         return;
       }
       const socket = connect({ host: options.hostname, port: Number(options.port) });
       socket.once('connect', () => callback(null, socket));
-      socket.once('error', (error) => callback(error, null));
+      socket.once('error', (err) => callback(err, null));
     },
   });
   t.after(() => pool.close());
+  return pool;
+}
+
+test('a DNS failure from an injected dispatcher backs off and recovers', async (t) => {
+  const h = await harness(t);
+  // The lowest seam of the transport: the pool's connector, where a name lookup would fail.
+  const pool = failingPool(t, h.emu.apiRoot, 2, () => Object.assign(new Error('getaddrinfo ENOTFOUND api.telegram.org'), { code: 'ENOTFOUND' }));
   const bot = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log, dispatcher: pool });
   const seen: string[] = [];
   h.loop(bot, (msg: Msg) => seen.push(textOf(msg) ?? ''));
@@ -344,21 +349,8 @@ test('messageLoop() refuses a second loop while one runs, and starts again after
 
 test('the token never reaches a log line, even from a network error that names the URL', async (t) => {
   const h = await harness(t);
-  let failures = 2;
-  const { Pool } = undici();
-  const pool = new Pool(h.emu.apiRoot, {
-    connect(options, callback) {
-      // A proxy or resolver that puts the whole request URL in its message.
-      if (failures-- > 0) {
-        callback(new Error(`connect ECONNREFUSED while fetching ${h.emu.apiRoot}/bot${TOKEN}/getUpdates`), null);
-        return;
-      }
-      const socket = connect({ host: options.hostname, port: Number(options.port) });
-      socket.once('connect', () => callback(null, socket));
-      socket.once('error', (error) => callback(error, null));
-    },
-  });
-  t.after(() => pool.close());
+  // A proxy or resolver that puts the whole request URL in its message.
+  const pool = failingPool(t, h.emu.apiRoot, 2, () => new Error(`connect ECONNREFUSED while fetching ${h.emu.apiRoot}/bot${TOKEN}/getUpdates`));
   const bot = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log, dispatcher: pool });
   const seen: string[] = [];
   h.loop(bot, (msg: Msg) => seen.push(textOf(msg) ?? ''));
