@@ -141,11 +141,11 @@ test('a missing file fails with an error naming the field, and nothing hangs', a
   });
 });
 
-test('a 50 MB upload from a stream does not grow memory by more than 20 MB', async (t) => {
+test('a 100 MB upload from a stream grows memory by less than half its size (a buffered one needs all of it)', async (t) => {
   const h = await harness(t);
   const bot = h.own(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log }));
   const chunk = Buffer.alloc(64 * 1024, 1);
-  const total = 50 * 1024 * 1024;
+  const total = 100 * 1024 * 1024;
   const stream = () => Readable.from((function* () {
     for (let sent = 0; sent < total; sent += chunk.length) yield chunk;
   })());
@@ -162,8 +162,10 @@ test('a 50 MB upload from a stream does not grow memory by more than 20 MB', asy
   }
   peak = Math.max(peak, process.memoryUsage().rss);
   assert.equal(h.emu.callsOf('sendDocument')[1]?.files.document?.size, total);
-  // The emulator runs in this process too, so this bounds both sides of the stream.
-  assert.ok(peak - before < 20 * 1024 * 1024, `RSS grew by ${((peak - before) / 1048576).toFixed(1)} MB`);
+  // The emulator runs in this process too, so this bounds both sides of the stream. Streaming costs a
+  // constant here (about 25–35 MB of socket and parser buffers on this machine, whatever the size: 50,
+  // 100 and 200 MB measured alike); an upload held in memory would cost at least its 100 MB.
+  assert.ok(peak - before < total / 2, `RSS grew by ${((peak - before) / 1048576).toFixed(1)} MB`);
 });
 
 test('downloadFile streams a file to a path (via a .part file) or to a writable stream', async (t) => {
