@@ -59,6 +59,7 @@ export class ApiClient {
   private readonly flow: { options: ResendOptions; scheduler: SendScheduler | undefined } | undefined;
   private readonly closed = new AbortController();
   private readonly log: Logger | undefined;
+  private readonly paths = new Map<string, string>();
 
   constructor(token: string, options: ClientOptions = {}) {
     if (typeof token !== 'string' || token.trim() === '') throw new TypeError('a bot token is required');
@@ -102,8 +103,9 @@ export class ApiClient {
    */
   async call<T = unknown>(method: string, params: object = {}, options: CallOptions = {}): Promise<T> {
     const request = requestOf(params);
-    const timeoutMs = options.timeoutMs ?? (request.replayable === undefined ? this.timeoutMs : this.uploadTimeoutMs);
-    const path = `${this.basePath}/bot${this.token}/${method}`;
+    const upload = typeof request === 'string' ? undefined : request;
+    const timeoutMs = options.timeoutMs ?? (upload === undefined ? this.timeoutMs : this.uploadTimeoutMs);
+    const path = this.pathOf(method);
     const flow = method === 'getUpdates' ? undefined : this.flow;
     const chatId = flow?.scheduler !== undefined && isMessageSend(method) ? chatKeyOf(params) : undefined;
     for (let attempt = 0; ; attempt++) {
@@ -117,12 +119,18 @@ export class ApiClient {
       // undici's body timeout is per idle gap: an answer trickling a byte a second would never end, so
       // the whole exchange gets timeoutMs. A JSON request is a few hundred bytes that never stall on the
       // way out, and undici's headersTimeout already counts from the end of sending: only its body needs
-      // the deadline (a timer, no AbortController on every call). An upload can stall while it is sent,
-      // so it gets one controller over the whole exchange.
-      const whole = request.replayable === undefined ? undefined : exchangeDeadline(timeoutMs, options.signal);
+      // the deadline (a timer, and only while a body is still coming: see readText). An upload can stall
+      // while it is sent, so it gets one controller over the whole exchange.
+      const whole = upload === undefined ? undefined : exchangeDeadline(timeoutMs, options.signal);
       try {
-        const { body, headers } = request.body();
-        const response = await this.send(method, path, body, headers, timeoutMs, whole?.signal ?? options.signal);
+        const body = upload === undefined ? request as string : upload.body();
+        const headers = typeof body === 'string' ? jsonHeaders : { 'content-type': body.contentType };
+        let response: Dispatcher.ResponseData;
+        try {
+          response = await this.request(path, typeof body === 'string' ? body : body.body, headers, timeoutMs, whole?.signal ?? options.signal);
+        } catch (error) {
+          throw this.networkError(method, error);
+        }
         const text = await this.readText(method, response, timeoutMs - (performance.now() - startedAtMs));
         return parseAnswer<T>(method, response.statusCode, text);
       } catch (error) {
@@ -131,7 +139,7 @@ export class ApiClient {
         whole?.dispose();
         if (permit !== undefined) flow?.scheduler?.release(permit);
       }
-      const decision = flow === undefined ? undefined : resendDecision(method, failure, attempt, request.replayable !== false, flow.options);
+      const decision = flow === undefined ? undefined : resendDecision(method, failure, attempt, upload?.replayable !== false, flow.options);
       if (decision === undefined || !decision.retry) throw failure;
       const retryAfter = failure instanceof TelegramError ? failure.parameters.retry_after : undefined;
       if (chatId !== undefined && typeof retryAfter === 'number' && retryAfter > 0) flow?.scheduler?.pause(chatId, retryAfter * 1000);
@@ -152,7 +160,12 @@ export class ApiClient {
   /** GETs a file's bytes from the file endpoint, as a stream. */
   async download(filePath: string, options: CallOptions = {}): Promise<Readable> {
     const path = `${this.basePath}/file/bot${this.token}/${filePath.split('/').map(encodeURIComponent).join('/')}`;
-    const response = await this.send('downloadFile', path, undefined, {}, options.timeoutMs ?? this.uploadTimeoutMs, options.signal);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.request(path, undefined, {}, options.timeoutMs ?? this.uploadTimeoutMs, options.signal);
+    } catch (error) {
+      throw this.networkError('downloadFile', error);
+    }
     if (response.statusCode !== 200) {
       const text = await this.readText('downloadFile', response, options.timeoutMs ?? this.uploadTimeoutMs);
       throw new TelegramError('downloadFile', response.statusCode, descriptionOf(text) ?? `HTTP ${response.statusCode}`);
@@ -169,50 +182,60 @@ export class ApiClient {
     if (dispatcher !== undefined && this.ownsDispatcher) await dispatcher.close();
   }
 
-  private async send(
-    method: string,
-    path: string,
-    body: string | Readable | undefined,
-    headers: Record<string, string>,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<Dispatcher.ResponseData> {
-    try {
-      return await undici().request.call(this.dispatcher, {
-        origin: this.origin,
-        path,
-        method: body === undefined ? 'GET' : 'POST',
-        headers,
-        body,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal,
-      });
-    } catch (error) {
-      throw this.networkError(method, error);
+  /** The path of a method's endpoint (made once per method: it is asked for on every call). */
+  private pathOf(method: string): string {
+    let path = this.paths.get(method);
+    if (path === undefined) {
+      path = `${this.basePath}/bot${this.token}/${method}`;
+      // Method names come from code, not from users; the bound only guards against a caller that makes them up.
+      if (this.paths.size < 512) this.paths.set(method, path);
     }
+    return path;
+  }
+
+  /** POSTs `body` (GETs without one); undici's errors come through unchanged for the caller to classify. */
+  private request(path: string, body: string | Readable | undefined, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+    return undici().request.call(this.dispatcher, {
+      origin: this.origin,
+      path,
+      method: body === undefined ? 'GET' : 'POST',
+      headers,
+      body,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal,
+    });
   }
 
   /**
    * The answer's body as text, within `remainingMs`; more than maxAnswerBytes is not an answer (a broken
    * or hostile server), and is not kept.
    */
-  private async readText(method: string, response: Dispatcher.ResponseData, remainingMs: number): Promise<string> {
-    const tooLarge = () => {
-      response.body.destroy();
-      return new NetworkError(method, 'malformed', `malformed answer: HTTP ${response.statusCode} with a body over ${maxAnswerBytes / 2 ** 20} MiB`);
-    };
+  private readText(method: string, response: Dispatcher.ResponseData, remainingMs: number): Promise<string> {
     const length = Number(response.headers['content-length'] ?? Number.NaN);
-    if (length > maxAnswerBytes) throw tooLarge();
-    const deadline = setTimeout(() => response.body.destroy(timeoutError(method, Math.round(remainingMs))), Math.max(0, remainingMs));
+    if (length > maxAnswerBytes) return Promise.reject(tooLarge(method, response));
+    // Usually the whole body came with the headers (undici parses a packet in one go before the request's
+    // promise resumes the caller): then nothing can trickle, and the hot path needs no timer. With a
+    // Content-Length undici reads no byte past it, so the bound holds and text() is the fast way.
+    if (Number.isFinite(length) && response.body.readableLength >= length) {
+      return response.body.text().catch((error: unknown) => {
+        throw this.networkError(method, error);
+      });
+    }
+    return this.readSlowly(method, response, length, remainingMs);
+  }
+
+  /** A body still on its way: read against the exchange's deadline, and bounded without a Content-Length. */
+  private async readSlowly(method: string, response: Dispatcher.ResponseData, length: number, remainingMs: number): Promise<string> {
+    // Whole milliseconds: Node keeps a timer list per duration, and a fraction would make one for each call.
+    const deadline = setTimeout(() => response.body.destroy(timeoutError(method, Math.round(remainingMs))), Math.max(1, Math.ceil(remainingMs)));
     try {
-      // With a Content-Length undici reads no byte past it: the bound holds, and text() is the fast path.
       if (Number.isFinite(length)) return await response.body.text();
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
         size += chunk.length;
-        if (size > maxAnswerBytes) throw tooLarge();
+        if (size > maxAnswerBytes) throw tooLarge(method, response);
         chunks.push(chunk);
       }
       // Decoded once, whole: a character split across chunks stays one character.
@@ -233,6 +256,12 @@ export class ApiClient {
     const notSent = typeof code === 'string' && notSentCodes.has(code);
     return new NetworkError(method, failure, detail, error instanceof Error ? scrub(error) : undefined, notSent);
   }
+}
+
+/** An answer over maxAnswerBytes: not kept, and its connection let go. */
+function tooLarge(method: string, response: Dispatcher.ResponseData): NetworkError {
+  response.body.destroy();
+  return new NetworkError(method, 'malformed', `malformed answer: HTTP ${response.statusCode} with a body over ${maxAnswerBytes / 2 ** 20} MiB`);
 }
 
 function timeoutError(method: string, timeoutMs: number): NetworkError {
@@ -332,29 +361,20 @@ function parseAnswer<T>(method: string, status: number, text: string): T {
   throw new TelegramError(method, code, description, parameters);
 }
 
-interface PreparedRequest {
+interface UploadRequest {
   /** A fresh body for each attempt (a multipart body is a stream that is read once). */
-  body(): { body: string | Readable; headers: Record<string, string> };
-  /** undefined without an upload; false when an upload comes from a stream and cannot be sent twice. */
-  replayable: boolean | undefined;
+  body(): { body: Readable; contentType: string };
+  /** False when an upload comes from a stream and cannot be sent twice. */
+  replayable: boolean;
 }
 
-function requestOf(params: object): PreparedRequest {
+/** The JSON body of a call without uploads (the common case, on the hot path), or its multipart form. */
+function requestOf(params: object): string | UploadRequest {
   let hasUpload = false;
   for (const key in params) if (containsUpload((params as Record<string, unknown>)[key])) hasUpload = true;
-  if (!hasUpload) {
-    // The common case, on the hot path: the parameters go out as JSON as they are.
-    const body = JSON.stringify(params);
-    return { body: () => ({ body, headers: jsonHeaders }), replayable: undefined };
-  }
+  if (!hasUpload) return JSON.stringify(params);
   const { fields, files } = formOf(params);
-  return {
-    body: () => {
-      const multipart = multipartBody(fields, files);
-      return { body: multipart.body, headers: { 'content-type': multipart.contentType } };
-    },
-    replayable: files.every(([, file]) => file.replayable),
-  };
+  return { body: () => multipartBody(fields, files), replayable: files.every(([, file]) => file.replayable) };
 }
 
 function isLoopback(hostname: string): boolean {

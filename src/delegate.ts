@@ -32,7 +32,10 @@ type PatternState = { seedFn: SeedFn; factory: DelegateFactory; live: Map<number
 
 /** A delegate is alive until it settles, or once every listener it made has timed out. */
 function isAlive(delegate: LiveDelegate): boolean {
-  return !delegate.settled && (delegate.listeners.length === 0 || delegate.listeners.some((l) => !l.expired));
+  if (delegate.settled) return false;
+  if (delegate.listeners.length === 0) return true;
+  for (const listener of delegate.listeners) if (!listener.expired) return true;
+  return false;
 }
 
 export class DelegatorBot extends SpeakerBot {

@@ -2,7 +2,7 @@
 // below the oldest unfinished one (the low-water mark), so a crash repeats updates and never loses one.
 
 import type { Update } from '@grammyjs/types';
-import { payloadOf, type Msg } from './glance.js';
+import { payloadIn, type Msg } from './glance.js';
 import { describeError, type Logger } from './log.js';
 
 /**
@@ -14,6 +14,8 @@ export class Receipt {
   private done = false;
   /** Kept in the inbox: it does not hold the confirmation back. */
   durable = false;
+  /** performance.now() when it began holding back the confirmation (for stuckAfterMs). */
+  heldSinceMs = 0;
 
   constructor(
     readonly updateId: number,
@@ -43,16 +45,28 @@ export class Receipt {
   }
 }
 
-const receipts = new WeakMap<object, Receipt>();
+/**
+ * Where a payload keeps its receipt: a non-enumerable symbol property, invisible to JSON, Object.keys and
+ * console.log. (A WeakMap was measured dearer: every message became an ephemeron the collector traces.)
+ */
+const receiptKey = Symbol('telepi.receipt');
+type Carrier = { [receiptKey]?: Receipt };
+/** Receipts of payloads that cannot take a property (frozen by the caller of handleUpdate). */
+const frozenReceipts = new WeakMap<object, Receipt>();
+
+function attachReceipt(payload: object, receipt: Receipt): void {
+  if (Object.isExtensible(payload)) Object.defineProperty(payload, receiptKey, { value: receipt, configurable: true, writable: true });
+  else frozenReceipts.set(payload, receipt);
+}
 
 /** The receipt of the update that carried `msg` (undefined for a message the loop did not deliver). */
 export function receiptOf(msg: Msg): Receipt | undefined {
-  return receipts.get(msg);
+  return (msg as Carrier)[receiptKey] ?? frozenReceipts.get(msg);
 }
 
 /** True when `msg` was handed to a handler before a restart that did not finish with it (at least once). */
 export function isRedelivery(msg: Msg): boolean {
-  return receipts.get(msg)?.redelivered ?? false;
+  return receiptOf(msg)?.redelivered ?? false;
 }
 
 /**
@@ -76,11 +90,12 @@ export class DeliveryLedger {
   private readonly holding = new Map<number, Receipt>();
   /** Unfinished updates that do not: kept in the inbox, or far from the sequence. */
   private readonly free = new Map<number, Receipt>();
-  private readonly fetchedAtMs = new Map<number, number>();
   private readonly far = new Set<number>();
   private next = 0;
   private opened = 0;
   private changed: (() => void) | undefined;
+  /** One function for every receipt (a closure each would be garbage on the hot path). */
+  private readonly close = (receipt: Receipt): void => this.closed(receipt);
 
   constructor(private readonly onFinished: (receipt: Receipt) => void = () => {}) {}
 
@@ -138,12 +153,15 @@ export class DeliveryLedger {
     // Part of the sequence now: unfinished, it holds the confirmation like any other.
     this.free.delete(updateId);
     this.holding.set(updateId, receipt);
-    this.fetchedAtMs.set(updateId, performance.now());
+    receipt.heldSinceMs = performance.now();
   }
 
-  /** Records an update handed out; `durable` ones (in the inbox) do not hold the confirmation back. */
-  open(updateId: number, arrival: 'new' | 'far', durable: boolean, redelivered = false): Receipt {
-    const receipt = new Receipt(updateId, redelivered, (r) => this.closed(r));
+  /**
+   * Records an update handed out; `durable` ones (in the inbox) do not hold the confirmation back.
+   * `nowMs` is performance.now() (one reading serves a whole batch).
+   */
+  open(updateId: number, arrival: 'new' | 'far', durable: boolean, redelivered = false, nowMs = performance.now()): Receipt {
+    const receipt = new Receipt(updateId, redelivered, this.close);
     receipt.durable = durable;
     this.opened++;
     if (arrival === 'far') {
@@ -154,7 +172,7 @@ export class DeliveryLedger {
     } else {
       this.next = Math.max(this.next, updateId + 1);
       (durable ? this.free : this.holding).set(updateId, receipt);
-      if (!durable) this.fetchedAtMs.set(updateId, performance.now());
+      receipt.heldSinceMs = nowMs;
     }
     return receipt;
   }
@@ -164,15 +182,14 @@ export class DeliveryLedger {
     for (const receipt of receiptsKept) {
       receipt.durable = true;
       if (receipt.finished || !this.holding.delete(receipt.updateId)) continue;
-      this.fetchedAtMs.delete(receipt.updateId);
       this.free.set(receipt.updateId, receipt);
     }
     this.changed?.();
   }
 
-  /** The oldest update holding the mark and when it was fetched (performance.now()). */
-  oldestHolding(): { receipt: Receipt; fetchedAtMs: number } | undefined {
-    for (const receipt of this.holding.values()) return { receipt, fetchedAtMs: this.fetchedAtMs.get(receipt.updateId) ?? 0 };
+  /** The oldest update holding the mark (its heldSinceMs says since when). */
+  oldestHolding(): Receipt | undefined {
+    for (const receipt of this.holding.values()) return receipt;
     return undefined;
   }
 
@@ -187,7 +204,6 @@ export class DeliveryLedger {
   private closed(receipt: Receipt): void {
     const id = receipt.updateId;
     if (!this.holding.delete(id)) this.free.delete(id);
-    this.fetchedAtMs.delete(id);
     this.onFinished(receipt);
     this.changed?.();
   }
@@ -201,14 +217,14 @@ export type Handler = (msg: Msg) => unknown;
  */
 export function dispatch(update: Update, handler: Handler, receipt: Receipt, log: Logger, track: (task: Promise<unknown>) => void): void {
   // Kinds beyond the default five reach handlers only when allowedUpdates asks for them.
-  const payload = payloadOf(update)?.payload as Msg | undefined;
+  const payload = payloadIn(update) as Msg | undefined;
   receipt.hold();
   if (payload === undefined) {
     log.debug(`update ${update.update_id} carries no payload a handler takes; skipped`);
     receipt.release();
     return;
   }
-  receipts.set(payload, receipt);
+  attachReceipt(payload, receipt);
   let result: unknown;
   try {
     result = handler(payload);

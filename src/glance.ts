@@ -32,14 +32,30 @@ const kindOf = new WeakMap<object, UpdateKind>();
 /** The payload of an update and its kind, or undefined for an update of no kind this library knows. */
 export function payloadOf(update: Update): { kind: UpdateKind; payload: Payload } | undefined {
   for (const key in update) {
-    if (key === 'update_id') continue;
-    const payload = update[key as UpdateKind];
-    if (payload === undefined || payload === null || typeof payload !== 'object') continue;
-    const kind = key as UpdateKind;
-    if (kind === 'my_chat_member' || kind === 'chat_member') kindOf.set(payload, kind);
-    return { kind, payload };
+    const payload = payloadAt(update, key);
+    if (payload !== undefined) return { kind: key as UpdateKind, payload };
   }
   return undefined;
+}
+
+/** payloadOf() without its wrapper object, for the loop's hot path. */
+export function payloadIn(update: Update): Payload | undefined {
+  // Nearly every update is a message: looked up directly before the general walk.
+  const message = update.message;
+  if (message !== undefined && message !== null && typeof message === 'object') return message;
+  for (const key in update) {
+    const payload = payloadAt(update, key);
+    if (payload !== undefined) return payload;
+  }
+  return undefined;
+}
+
+function payloadAt(update: Update, key: string): Payload | undefined {
+  if (key === 'update_id') return undefined;
+  const payload = update[key as UpdateKind];
+  if (payload === undefined || payload === null || typeof payload !== 'object') return undefined;
+  if (key === 'my_chat_member' || key === 'chat_member') kindOf.set(payload, key);
+  return payload;
 }
 
 /** For each other kind, the field only its payload has at the top level, tested in this order. */
