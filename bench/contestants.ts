@@ -104,7 +104,10 @@ export async function start(contestant: Contestant, emu: BotApiEmulator, options
   });
   const flags = [...(options.exposeGc ? ['--expose-gc'] : []), ...(options.nodeFlags ?? [])];
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [...flags, contestant.file], {
+  // BENCH_PIN=<cpu>: the bot on that core alone (taskset execs node, so the pid stays the bot's).
+  const pin = process.env.BENCH_PIN;
+  const argv = [...flags, contestant.file];
+  const child = spawn(pin ? 'taskset' : process.execPath, pin ? ['-c', pin, process.execPath, ...argv] : argv, {
     env: {
       ...process.env,
       ...contestant.env,

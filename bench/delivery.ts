@@ -75,7 +75,7 @@ for (let round = 0; round < rounds; round++) {
       const run = await runThroughput(contestant, workload).finally(cleanup);
       const key = `${entry.label}|${workload.name}`;
       results.set(key, [...(results.get(key) ?? []), run]);
-      progress(`round ${round + 1}/${rounds}, ${workload.name}, ${entry.label}: ${run.updatesPerSecond === null ? `stalled after ${run.replies}` : `${Math.round(run.updatesPerSecond)}/s`}, ${run.cpuUsPerUpdate?.toFixed(0) ?? '-'} µs CPU/update, order ${run.orderKept ? 'kept' : 'NOT kept'}`);
+      progress(`round ${round + 1}/${rounds}, ${workload.name}, ${entry.label}: ${run.updatesPerSecond === null ? `stalled after ${run.replies}` : `${Math.round(run.updatesPerSecond)}/s`}, ${run.cpuUsPerUpdate?.toFixed(0) ?? '-'} µs CPU/update, order ${run.orderKept ? 'kept' : 'NOT kept'}, emulator ${run.emulatorCpuUsPerUpdate.toFixed(0)} µs/update (${(run.emulatorCpuShare * 100).toFixed(0)} % of a core)`);
     }
   }
 }
