@@ -5,15 +5,27 @@ import type { DelegatorBot, SeedTuple } from './delegate.js';
 import { chatOf, type Msg } from './glance.js';
 import type { Listener } from './speaker.js';
 
+/** A Bot method's first parameter (undefined for one that takes none). */
+type FirstParameter<Fn> = Fn extends (...args: infer Args) => unknown ? Args[0] : never;
+/** The Bot methods that send, forward or copy something to the chat named by their first parameter. */
+type ChatScopedSend = {
+  [M in keyof Bot]: M extends `${'send' | 'forward' | 'copy'}${string}`
+    ? [FirstParameter<Bot[M]>] extends [ChatId] ? ([ChatId] extends [FirstParameter<Bot[M]>] ? M : never) : never
+    : never;
+}[keyof Bot];
+
 const sendMethods = [
   'sendMessage', 'forwardMessage', 'sendPhoto', 'sendAudio', 'sendDocument', 'sendSticker', 'sendVideo',
-  'sendVoice', 'sendLocation', 'sendChatAction',
-] as const;
+  'sendVoice', 'sendMediaGroup', 'sendLocation', 'sendChatAction',
+] as const satisfies ReadonlyArray<ChatScopedSend>;
 type SendMethod = (typeof sendMethods)[number];
+// Fails to compile when Bot gains a send*, forward* or copy* method taking the chat id first that sendMethods does not list.
+const everySendListed: [Exclude<ChatScopedSend, SendMethod>] extends [never] ? true : never = true;
+void everySendListed;
 
 type WithoutChatId<Fn> = Fn extends (chatId: ChatId, ...rest: infer Rest) => infer Result ? (...rest: Rest) => Result : never;
 
-/** The bot's send* methods with the chat id filled in. */
+/** The bot's methods that send, forward or copy to a chat, with the chat id filled in. */
 export type Sender = { readonly [M in SendMethod]: WithoutChatId<Bot[M]> };
 
 export function createSender(bot: Bot, chatId: ChatId): Sender {
