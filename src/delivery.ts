@@ -2,7 +2,7 @@
 // below the oldest unfinished one (the low-water mark), so a crash repeats updates and never loses one.
 
 import type { Update } from '@grammyjs/types';
-import { payloadIn, type Msg } from './glance.js';
+import { payloadIn, type Msg, type Payload, type UpdateKind } from './glance.js';
 import { describeError, type Logger } from './log.js';
 
 /**
@@ -16,6 +16,8 @@ export class Receipt {
   durable = false;
   /** performance.now() when it began holding back the confirmation (for stuckAfterMs). */
   heldSinceMs = 0;
+  /** The chat it is counted against while unfinished (DeliveryLedger.countChat). */
+  chatId: number | undefined;
 
   constructor(
     readonly updateId: number,
@@ -93,6 +95,8 @@ export class DeliveryLedger {
   private readonly far = new Set<number>();
   private next = 0;
   private opened = 0;
+  /** Unfinished updates per chat, for those counted with countChat(). */
+  private readonly perChat = new Map<number, number>();
   private changed: (() => void) | undefined;
   /** One function for every receipt (a closure each would be garbage on the hot path). */
   private readonly close = (receipt: Receipt): void => this.closed(receipt);
@@ -117,6 +121,18 @@ export class DeliveryLedger {
 
   get unfinished(): number {
     return this.holding.size + this.free.size;
+  }
+
+  /** Chats with an update counted by countChat() still unfinished. */
+  get busyChats(): number {
+    return this.perChat.size;
+  }
+
+  /** Counts an unfinished update against its chat until it finishes; call it before handing the update out. */
+  countChat(receipt: Receipt, chatId: number | undefined): void {
+    if (chatId === undefined || receipt.finished) return;
+    receipt.chatId = chatId;
+    this.perChat.set(chatId, (this.perChat.get(chatId) ?? 0) + 1);
   }
 
   /** Updates between the mark and the end of the sequence that still hold it. */
@@ -204,20 +220,36 @@ export class DeliveryLedger {
   private closed(receipt: Receipt): void {
     const id = receipt.updateId;
     if (!this.holding.delete(id)) this.free.delete(id);
+    const chatId = receipt.chatId;
+    if (chatId !== undefined) {
+      const left = (this.perChat.get(chatId) ?? 1) - 1;
+      if (left > 0) this.perChat.set(chatId, left);
+      else this.perChat.delete(chatId);
+    }
     this.onFinished(receipt);
     this.changed?.();
   }
 }
 
-export type Handler = (msg: Msg) => unknown;
+/**
+ * A handler of payloads: by default messages and callback queries (`Msg`); a loop whose allowedUpdates
+ * asks for other kinds hands it those kinds' payloads too (`HandlerFor<K>` types that).
+ */
+export type Handler<P = Msg> = (msg: P) => unknown;
+
+/** The payload a handler gets for the update kinds `K`: `HandlerFor<'message' | 'inline_query'>` takes Message | InlineQuery. */
+export type HandlerFor<K extends UpdateKind> = Handler<NonNullable<Update[K]>>;
+
+/** Any handler the loop may call; it hands each one the payloads its kinds carry. */
+export type AnyHandler = Handler<Msg> | Handler<Payload>;
 
 /**
  * Hands an update's payload to `handler` and releases `receipt` once the handler has finished with
  * it (its promise settled, or the listeners it was queued for asked for the next message).
  */
-export function dispatch(update: Update, handler: Handler, receipt: Receipt, log: Logger, track: (task: Promise<unknown>) => void): void {
+export function dispatch(update: Update, handler: AnyHandler, receipt: Receipt, log: Logger, track: (task: Promise<unknown>) => void): void {
   // Kinds beyond the default five reach handlers only when allowedUpdates asks for them.
-  const payload = payloadIn(update) as Msg | undefined;
+  const payload = payloadIn(update) as (Msg & Payload) | undefined;
   receipt.hold();
   if (payload === undefined) {
     log.debug(`update ${update.update_id} carries no payload a handler takes; skipped`);

@@ -3,15 +3,15 @@
 
 import type { Update } from '@grammyjs/types';
 import { loopAccess, type Bot, type LoopAccess } from './bot.js';
-import { DeliveryLedger, dispatch, maxQueued, type Handler, type Receipt } from './delivery.js';
+import { DeliveryLedger, dispatch, maxQueued, type AnyHandler, type Receipt } from './delivery.js';
 import { TelegramError } from './errors.js';
-import { handledUpdateKinds } from './glance.js';
+import { chatOf, handledUpdateKinds, payloadIn, type Msg } from './glance.js';
 import { Inbox } from './inbox.js';
 import { describeError, type Logger } from './log.js';
 import { retryPolicy } from './retry-policy.js';
 import { updateList } from './update-list.js';
 
-export type { Handler } from './delivery.js';
+export type { AnyHandler, Handler, HandlerFor } from './delivery.js';
 export { retryPolicy, type RetryDecision } from './retry-policy.js';
 export { updateList } from './update-list.js';
 
@@ -55,6 +55,12 @@ export interface PollingOptions {
   log?: Logger;
 }
 
+/** The chat an update belongs to, if any (for the inbox's fetch-ahead rule). */
+function chatIdOf(update: Update): number | undefined {
+  const payload = payloadIn(update);
+  return payload === undefined ? undefined : chatOf(payload as Msg)?.id;
+}
+
 const conflictExplanation =
   'getUpdates got 409 Conflict: another program is receiving this bot\'s updates (a second telepi, or a webhook set ' +
   'elsewhere). Only one may poll at a time: stop the other one, or call deleteWebhook if a webhook is set. Retrying with backoff.';
@@ -82,12 +88,12 @@ export class MessageLoop {
   private readonly polled: Promise<void>;
   private readonly access: LoopAccess;
   private readonly bot: Bot;
-  private readonly handler: Handler;
+  private readonly handler: AnyHandler;
   private readonly log: Logger;
   private readonly options: Required<Omit<PollingOptions, 'log' | 'inboxDir'>> & { inboxDir: string | undefined };
   private explainedConflict = false;
 
-  constructor(bot: Bot, handler: Handler, options: PollingOptions) {
+  constructor(bot: Bot, handler: AnyHandler, options: PollingOptions) {
     this.bot = bot;
     this.access = bot[loopAccess]();
     this.handler = handler;
@@ -189,6 +195,7 @@ export class MessageLoop {
           'until the server sends it again first, so later updates of the sequence are not confirmed away');
       }
       const receipt = this.ledger.open(id, arrival, false, false, nowMs);
+      if (this.inbox !== undefined) this.ledger.countChat(receipt, chatIdOf(update));
       fresh.push(receipt);
       dispatch(update, this.handler, receipt, this.log, this.access.track);
       if (this.inbox !== undefined && !receipt.finished) this.inbox.stage(update);
@@ -216,22 +223,30 @@ export class MessageLoop {
     if (replayed.length > 0) this.log.info(`handing out again ${replayed.length} update(s) the last run had not finished`);
     for (const update of replayed) {
       const receipt = this.ledger.open(update.update_id, 'new', true, true);
+      this.ledger.countChat(receipt, chatIdOf(update));
       dispatch(update, this.handler, receipt, this.log, this.access.track);
     }
   }
 
   /**
-   * Waits until fetching makes sense: with an inbox, while the backlog is below maxBacklog; without,
-   * while at most a tenth of a batch holds the confirmation (each getUpdates repeats those from the
-   * mark: waiting for fewer brings more new ones per request, waiting for none would stall the pipeline).
+   * Waits until fetching makes sense. With an inbox: while the backlog is below maxBacklog, and fewer
+   * chats than a batch have updates unfinished. Without: while at most a tenth of a batch holds the
+   * confirmation (each getUpdates repeats those from the mark: waiting for fewer brings more new ones
+   * per request, waiting for none would stall the pipeline).
    */
   private async waitForRoom(): Promise<void> {
     this.giveUpStuck();
     if (this.inbox !== undefined) {
-      const { maxBacklog } = this.options;
-      if (this.ledger.unfinished < maxBacklog) return;
-      this.log.debug(`${this.ledger.unfinished} updates wait for their handlers: pausing getUpdates`);
-      while (!this.stopping && this.ledger.unfinished > maxBacklog / 2) await this.waitFor(() => this.ledger.unfinished <= maxBacklog / 2, 60_000);
+      const { maxBacklog, limit, recheckMs } = this.options;
+      if (this.ledger.unfinished >= maxBacklog) {
+        this.log.debug(`${this.ledger.unfinished} updates wait for their handlers: pausing getUpdates`);
+        while (!this.stopping && this.ledger.unfinished > maxBacklog / 2) await this.waitFor(() => this.ledger.unfinished <= maxBacklog / 2, 60_000);
+        return;
+      }
+      // Fetching ahead is for reaching quiet chats behind a few flooded ones. With many chats busy at once
+      // their handlers have work enough, and fetching further would only queue updates in memory (the
+      // collector pays for every one). The wait is short, so many slow handlers cannot hold others back.
+      if (this.ledger.busyChats >= limit) await this.waitFor(() => this.ledger.busyChats < limit, recheckMs);
       return;
     }
     // A tenth measured best at 1,000 chats (bench/delivery.ts): a quarter repeated a third more updates,
