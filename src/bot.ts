@@ -8,10 +8,10 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ApiMethods, BotCommand, File, Message, Opts, Update, UserFromGetMe, UserProfilePhotos } from '@grammyjs/types';
 import { ApiClient, type CallOptions, type ClientOptions } from './client.js';
-import type { Msg } from './glance.js';
+import type { DefaultKind, Msg, Payload, UpdateKind } from './glance.js';
 import type { FileInput } from './inputfile.js';
 import { createLogger, type Logger } from './log.js';
-import { dispatch, Receipt, type Handler } from './delivery.js';
+import { dispatch, Receipt, type AnyHandler, type Handler, type HandlerFor } from './delivery.js';
 import { MessageLoop, type PollingOptions } from './polling.js';
 
 /** The file type in method parameters: whatever `FileInput` accepts besides strings. */
@@ -191,7 +191,12 @@ export class Bot {
    * Long-polls for updates and hands each payload to `handler` (default: this.handle). One loop per
    * bot at a time: two pollers would take turns failing with 409 Conflict.
    */
-  messageLoop(handler?: Handler, options: PollingOptions = {}): MessageLoop {
+  messageLoop(handler?: Handler, options?: PollingOptions & { allowedUpdates?: ReadonlyArray<DefaultKind> }): MessageLoop;
+  /** With allowedUpdates, the handler's payload type follows the kinds asked for. */
+  messageLoop<K extends UpdateKind>(handler: HandlerFor<K> | undefined, options: PollingOptions & { allowedUpdates: ReadonlyArray<K> }): MessageLoop;
+  /** Kinds known only at run time: the handler takes any payload. */
+  messageLoop(handler: Handler<Payload> | undefined, options?: PollingOptions): MessageLoop;
+  messageLoop(handler?: AnyHandler, options: PollingOptions = {}): MessageLoop {
     if (this.loop?.running === true) {
       throw new Error(`${this.constructor.name}.messageLoop() is already running: stop() the running loop before starting another`);
     }
@@ -203,20 +208,20 @@ export class Bot {
    * Hands one update to the handler (default: this.handle) through the same dispatch as the message
    * loop, for a webhook. Resolves once the handler has finished with it: then answer the request.
    */
-  handleUpdate(update: Update, handler?: Handler): Promise<void> {
+  handleUpdate<P extends Payload = Msg>(update: Update, handler?: Handler<P>): Promise<void> {
     if (update === null || typeof update !== 'object' || !Number.isSafeInteger(update.update_id)) {
       return Promise.reject(new TypeError('handleUpdate: expected an Update object with an integer update_id'));
     }
-    let handle: Handler;
+    let handle: AnyHandler;
     try {
-      handle = this.handlerOrDefault(handler);
+      handle = this.handlerOrDefault(handler as AnyHandler | undefined);
     } catch (error) {
       return Promise.reject(error as Error);
     }
     return new Promise((resolve) => dispatch(update, handle, new Receipt(update.update_id, false, () => resolve()), this.log, (task) => this.track(task)));
   }
 
-  private handlerOrDefault(handler: Handler | undefined): Handler {
+  private handlerOrDefault(handler: AnyHandler | undefined): AnyHandler {
     if (handler !== undefined) return handler;
     if (this.handle === Bot.prototype.handle) {
       throw new Error(`${this.constructor.name} has no handler: pass one to messageLoop() or override handle()`);

@@ -24,6 +24,7 @@ export type Msg = Message | CallbackQuery;
 
 /** The update kinds handlers receive unless `allowedUpdates` asks for more. */
 export const handledUpdateKinds = ['message', 'edited_message', 'channel_post', 'edited_channel_post', 'callback_query'] as const;
+export type DefaultKind = (typeof handledUpdateKinds)[number];
 export type Flavor = UpdateKind;
 
 /** Kinds whose payloads look alike (my_chat_member and chat_member): payloadOf() remembers which was which. */

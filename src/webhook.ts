@@ -6,13 +6,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Update } from '@grammyjs/types';
 import type { Bot } from './bot.js';
 import type { Handler } from './delivery.js';
+import type { Msg, Payload } from './glance.js';
 import { describeError } from './log.js';
 
-export interface WebhookOptions {
+/** `P`: the payloads the handler takes (Msg by default; Payload when setWebhook's allowed_updates asks for more kinds). */
+export interface WebhookOptions<P extends Payload = Msg> {
   /** The `secret_token` given to setWebhook: a request without it (X-Telegram-Bot-Api-Secret-Token) gets 401. */
   secretToken?: string;
   /** Default: the bot's handle(). */
-  handler?: Handler;
+  handler?: Handler<P>;
   /** The largest body accepted, in bytes (Telegram's updates are far smaller). */
   maxBodyBytes?: number;
   /**
@@ -23,7 +25,7 @@ export interface WebhookOptions {
 }
 
 /** A `(req, res)` listener for `http.createServer` that feeds `bot.handleUpdate()`. */
-export function webhookCallback(bot: Bot, options: WebhookOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+export function webhookCallback<P extends Payload = Msg>(bot: Bot, options: WebhookOptions<P> = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const maxBodyBytes = options.maxBodyBytes ?? 1 << 20;
   const answerWithinMs = options.answerWithinMs ?? 50_000;
   const secret = options.secretToken === undefined ? undefined : Buffer.from(options.secretToken);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Update } from '@grammyjs/types';
 import { Bot } from '../src/bot.js';
-import { flavor, handledUpdateKinds, updateKinds, type Payload } from '../src/glance.js';
+import type { HandlerFor } from '../src/delivery.js';
+import { flavor, handledUpdateKinds, isCallbackQuery, updateKinds, type Msg, type Payload } from '../src/glance.js';
 import { sampleUpdates } from './fixtures/update-kinds.js';
 import { eventually, harness, TOKEN } from './support.js';
 
@@ -29,4 +30,19 @@ test('without allowedUpdates, only the kinds handlers understand by default arri
   await eventually(() => seen.length === handledUpdateKinds.length, 5000, 'the default kinds');
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.deepEqual(seen, [...handledUpdateKinds]);
+});
+
+test('a handler is typed by the kinds allowedUpdates asks for (checked by tsc; the loop is never started)', () => {
+  // Compiled by `npm test`'s typecheck step: each @ts-expect-error fails the build if the error went away.
+  const typesOnly = (bot: Bot): void => {
+    bot.messageLoop((msg) => (isCallbackQuery(msg) ? msg.data : msg.message_id));
+    bot.messageLoop((payload) => ('query' in payload ? payload.query : payload.text), { allowedUpdates: ['message', 'inline_query'] });
+    const inlineOnly: HandlerFor<'inline_query'> = (query) => query.query.length;
+    bot.messageLoop(inlineOnly, { allowedUpdates: ['inline_query'] });
+    // @ts-expect-error a handler of messages cannot take the inline queries it was asked to receive
+    bot.messageLoop((msg: Msg) => msg, { allowedUpdates: ['inline_query'] });
+    // @ts-expect-error the default kinds carry no inline query
+    bot.messageLoop(inlineOnly);
+  };
+  assert.equal(typeof typesOnly, 'function');
 });
