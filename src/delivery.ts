@@ -146,24 +146,26 @@ export class DeliveryLedger {
   }
 
   /**
-   * Whether an update the server sent is new, already handed out, or far past the sequence (handled
-   * once, but the sequence moves to it only when the server sends it again first in an answer).
+   * Whether an update the server sent is new, already handed out, or far from the sequence, above or
+   * below it (handled once, but the sequence moves to it only when the server sends it again first in
+   * an answer). Telegram picks a random id after a week without updates, lower or higher, and keeps
+   * answering with it whatever offset is sent until one past it is.
    */
   classify(updateId: number, firstInAnswer: boolean): Arrival {
     if (this.far.has(updateId)) {
-      if (firstInAnswer || updateId - this.next < farGap) this.adopt(updateId);
+      if (firstInAnswer || (updateId >= this.next && updateId - this.next < farGap)) this.adopt(updateId);
       return 'seen';
     }
-    if (updateId < this.next) return 'seen';
     // Before any update, the sequence is unknown: the first one starts it only once the server sends it again.
-    if (this.next === 0 || updateId - this.next >= farGap) return 'far';
-    return 'new';
+    if (this.next === 0) return 'far';
+    if (updateId < this.next) return this.next - updateId >= farGap ? 'far' : 'seen';
+    return updateId - this.next >= farGap ? 'far' : 'new';
   }
 
-  /** The server really holds this far update (Telegram restarts its numbering after a week without updates). */
+  /** The server really holds this far update: the sequence goes on from it (up or down). */
   private adopt(updateId: number): void {
     this.far.delete(updateId);
-    this.next = Math.max(this.next, updateId + 1);
+    this.next = updateId < this.next ? updateId + 1 : Math.max(this.next, updateId + 1);
     const receipt = this.free.get(updateId);
     if (receipt === undefined || receipt.durable) return;
     // Part of the sequence now: unfinished, it holds the confirmation like any other.

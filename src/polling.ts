@@ -191,8 +191,8 @@ export class MessageLoop {
       const arrival = this.ledger.classify(id, index === 0);
       if (arrival === 'seen') continue;
       if (arrival === 'far' && this.ledger.nextId > 0) {
-        this.log.warn(`update ${id} is far from the sequence (next expected about ${this.ledger.nextId}): handled, but the offset stays ` +
-          'until the server sends it again first, so later updates of the sequence are not confirmed away');
+        this.log.warn(`update ${id} is far from the sequence (next expected about ${this.ledger.nextId}; Telegram renumbers after a week ` +
+          'without updates): handled, but the offset stays until the server sends it again first, so no update is confirmed away');
       }
       const receipt = this.ledger.open(id, arrival, false, false, nowMs);
       if (this.inbox !== undefined) this.ledger.countChat(receipt, chatIdOf(update));
