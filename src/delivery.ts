@@ -18,6 +18,8 @@ export class Receipt {
   heldSinceMs = 0;
   /** The chat it is counted against while unfinished (DeliveryLedger.countChat). */
   chatId: number | undefined;
+  /** The update itself, kept while it may still have to go into the inbox. */
+  update: Update | undefined;
 
   constructor(
     readonly updateId: number,
@@ -126,6 +128,19 @@ export class DeliveryLedger {
   /** Chats with an update counted by countChat() still unfinished. */
   get busyChats(): number {
     return this.perChat.size;
+  }
+
+  /** Unfinished updates that hold back the confirmation, oldest first. */
+  holdingReceipts(): Receipt[] {
+    return [...this.holding.values()];
+  }
+
+  /** Whether an update holding the confirmation waits behind another unfinished one of its chat (a busy chat). */
+  get queuedBehind(): boolean {
+    for (const receipt of this.holding.values()) {
+      if (receipt.chatId !== undefined && (this.perChat.get(receipt.chatId) ?? 0) >= 2) return true;
+    }
+    return false;
   }
 
   /** Counts an unfinished update against its chat until it finishes; call it before handing the update out. */

@@ -174,10 +174,12 @@ export class MessageLoop {
       attempt = 0;
       this.lastPollAtMs = this.lastActivityAtMs = performance.now();
       const fresh = this.take(updates);
-      if (fresh.length > 0) await this.keep(fresh);
-      // Only updates already handed out: nothing new on the server right now. Ask again once the offset can move
-      // past them; asking again with the same offset at once would spin.
-      else if (updates.length > 0) await this.waitFor(() => this.ledger.holdingCount === 0 && this.ledger.mark !== offset, this.options.recheckMs);
+      // Only updates already handed out: nothing new on the server right now, and those handlers are slower
+      // than a round trip. With an inbox they go into it, and the next poll waits for new ones; without,
+      // ask again once the offset can move past them (asking again with the same offset at once would spin).
+      if (fresh.length === 0 && updates.length > 0 && !(await this.spill())) {
+        await this.waitFor(() => this.ledger.holdingCount === 0 && this.ledger.mark !== offset, this.options.recheckMs);
+      }
     }
   }
 
@@ -195,18 +197,28 @@ export class MessageLoop {
           'without updates): handled, but the offset stays until the server sends it again first, so no update is confirmed away');
       }
       const receipt = this.ledger.open(id, arrival, false, false, nowMs);
-      if (this.inbox !== undefined) this.ledger.countChat(receipt, chatIdOf(update));
+      if (this.inbox !== undefined) {
+        receipt.update = update;
+        this.ledger.countChat(receipt, chatIdOf(update));
+      }
       fresh.push(receipt);
       dispatch(update, this.handler, receipt, this.log, this.access.track);
-      if (this.inbox !== undefined && !receipt.finished) this.inbox.stage(update);
     }
     return fresh;
   }
 
-  /** With an inbox: writes the batch durably, after which it no longer holds back the confirmation. */
-  private async keep(fresh: Receipt[]): Promise<void> {
-    if (this.inbox === undefined) return;
-    if (await this.inbox.commit(this.ledger.nextId)) this.ledger.madeDurable(fresh);
+  /**
+   * With an inbox: writes every update still holding back the confirmation into it (one fsync), after
+   * which they no longer do. False when there was nothing to write, no inbox, or the disk failed.
+   */
+  private async spill(): Promise<boolean> {
+    const inbox = this.inbox;
+    if (inbox === undefined || this.ledger.holdingCount === 0) return false;
+    const receipts = this.ledger.holdingReceipts();
+    for (const receipt of receipts) if (receipt.update !== undefined) inbox.stage(receipt.update);
+    if (!(await inbox.commit(this.ledger.nextId))) return false;
+    this.ledger.madeDurable(receipts);
+    return true;
   }
 
   private async openInbox(): Promise<void> {
@@ -229,15 +241,22 @@ export class MessageLoop {
   }
 
   /**
-   * Waits until fetching makes sense. With an inbox: while the backlog is below maxBacklog, and fewer
-   * chats than a batch have updates unfinished. Without: while at most a tenth of a batch holds the
-   * confirmation (each getUpdates repeats those from the mark: waiting for fewer brings more new ones
-   * per request, waiting for none would stall the pipeline).
+   * Waits until fetching makes sense: while at most a tenth of a batch holds the confirmation (each
+   * getUpdates repeats those from the mark: waiting for fewer brings more new ones per request, waiting
+   * for none would stall the pipeline). A tenth measured best at 1,000 chats (bench/delivery.ts): a
+   * quarter repeated a third more updates, none at all left the pipe empty while the next batch came.
+   *
+   * With an inbox, updates that would hold the confirmation longer go into it instead, and fetching
+   * goes on past them: at once for an update queued behind another of its chat (a busy chat must not
+   * hold back the others), after recheckMs for handlers slower than that. Updates that finish quickly,
+   * nearly all of them, are never written: the inbox costs the SD card only what is slow.
    */
   private async waitForRoom(): Promise<void> {
     this.giveUpStuck();
+    const { limit, recheckMs } = this.options;
+    const room = limit / 10;
     if (this.inbox !== undefined) {
-      const { maxBacklog, limit, recheckMs } = this.options;
+      const { maxBacklog } = this.options;
       if (this.ledger.unfinished >= maxBacklog) {
         this.log.debug(`${this.ledger.unfinished} updates wait for their handlers: pausing getUpdates`);
         while (!this.stopping && this.ledger.unfinished > maxBacklog / 2) await this.waitFor(() => this.ledger.unfinished <= maxBacklog / 2, 60_000);
@@ -247,11 +266,16 @@ export class MessageLoop {
       // their handlers have work enough, and fetching further would only queue updates in memory (the
       // collector pays for every one). The wait is short, so many slow handlers cannot hold others back.
       if (this.ledger.busyChats >= limit) await this.waitFor(() => this.ledger.busyChats < limit, recheckMs);
-      return;
+      // Handlers that finish at once (within a turn of the event loop) are done before anything is judged.
+      if (this.ledger.holdingCount > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!this.ledger.queuedBehind && this.ledger.holdingCount > room) await this.waitFor(() => this.ledger.holdingCount <= room, recheckMs);
+      if (this.ledger.queuedBehind || this.ledger.holdingCount > room) {
+        if (await this.spill()) return;
+      } else {
+        return;
+      }
+      // The disk failed: wait as without an inbox (so a full card costs fairness, never an update).
     }
-    // A tenth measured best at 1,000 chats (bench/delivery.ts): a quarter repeated a third more updates,
-    // none at all left the pipe empty while the next batch was on its way.
-    const room = this.options.limit / 10;
     while (!this.stopping && this.ledger.holdingCount > room) {
       await this.waitFor(() => this.ledger.holdingCount <= room, Number.POSITIVE_INFINITY);
       this.giveUpStuck();

@@ -68,10 +68,14 @@ test('a full card: the inbox says so once and the loop confirms only finished up
   const seen: string[] = [];
   let release = () => {};
   const gate = new Promise<void>((resolve) => (release = resolve));
+  let releaseLast = () => {};
+  const lastGate = new Promise<void>((resolve) => (releaseLast = resolve));
   const loop = h.loop(bot, async (msg: Msg) => {
     const text = 'text' in msg ? (msg.text ?? '').trim() : '';
     seen.push(text);
     if (text === 'held') await gate;
+    // Slow, so the loop writes it to the inbox (the inbox is written only for what is slow or queued).
+    if (text === 'recovered') await lastGate;
   }, { inboxDir: disk.dir });
   h.emu.pushText('first');
   await eventually(() => seen.length === 1 && h.emu.queuedUpdates === 0);
@@ -90,6 +94,7 @@ test('a full card: the inbox says so once and the loop confirms only finished up
   await unlink(join(disk.dir, 'filler'));
   h.emu.pushText('recovered');
   await eventually(() => h.log.lines.some((l) => l.includes('the inbox can be written again')), 5000, 'the recovery logged');
+  releaseLast();
   assert.deepEqual(seen, ['first', 'held', 'after', 'probe', 'recovered']);
   assert.equal(h.log.lines.filter((l) => l.startsWith('ERROR the inbox in')).length, 1, 'said once');
   assert.equal(loop.running, true);
@@ -118,4 +123,30 @@ test('an inbox left by another bot or server is set aside: its ids do not shadow
   assert.deepEqual(seen, ['mine'], 'the other bot\'s update was not replayed, and this one\'s id 1 was not taken as seen');
   assert.ok(h.log.lines.some((l) => l.startsWith('WARN') && l.includes('belongs to another bot or Bot API server: set aside as')));
   assert.ok((await readdir(dir)).some((name) => name.startsWith(`${inboxFileName}.other-`)), 'kept aside, not deleted');
+});
+
+test('updates whose handlers finish quickly are never written: the card pays only for what is slow or queued', async (t) => {
+  const dir = await tempDir(t);
+  const h = await harness(t);
+  const seen: string[] = [];
+  let releaseSlow = () => {};
+  const slowGate = new Promise<void>((resolve) => (releaseSlow = resolve));
+  h.loop(new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log }), async (msg: Msg) => {
+    const text = 'text' in msg ? (msg.text ?? '') : '';
+    seen.push(text);
+    if (text === 'slow') await slowGate;
+  }, { inboxDir: dir });
+  for (let i = 0; i < 300; i++) h.emu.pushText(`quick ${i}`, { chatId: 100 + (i % 30) });
+  await eventually(() => seen.length === 300 && h.emu.queuedUpdates === 0, 10_000, '300 quick updates handled and confirmed');
+  const lines = async () => (await readFile(join(dir, inboxFileName), 'utf8')).split('\n').filter((line) => line.includes('"update_id"'));
+  assert.equal((await lines()).length, 0, 'no quick update was written to the inbox');
+  // A slow one is: a crash while it runs must not lose it, and the loop goes on past it.
+  const slow = h.emu.pushText('slow', { chatId: 7 });
+  h.emu.pushText('after the slow one', { chatId: 8 });
+  for (const startedAt = performance.now(); !(await lines()).some((line) => line.includes(`"update_id":${slow.update_id}`));) {
+    if (performance.now() - startedAt > 5000) assert.fail('the slow update never reached the inbox');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await eventually(() => seen.includes('after the slow one'), 5000, 'another chat answered meanwhile');
+  releaseSlow();
 });
