@@ -4,7 +4,8 @@
 // is what the library adds: routing, delivery bookkeeping, the client, undici's request API, JSON.
 // Run: node --import tsx bench/framework.ts   (BENCH_CHATS=1|1000, BENCH_ROUNDS, BENCH_BASELINE=<git ref>)
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -90,6 +91,7 @@ async function child(kind: string, chats: number, entry: string): Promise<void> 
   const token = '123456789:framework-bench-token';
   // Loaded before the clock starts: start-up is measured elsewhere.
   const telepi = kind === 'bare' ? undefined : ((await import(entry)) as typeof import('../src/index.js'));
+  let inboxDir: string | undefined;
   const started = process.cpuUsage();
   const wallStarted = performance.now();
   if (telepi === undefined) {
@@ -125,11 +127,14 @@ async function child(kind: string, chats: number, entry: string): Promise<void> 
       }
     }
     const bot = new DelegatorBot(token, [[perChatId(), createRun(Echo)]], { apiRoot: 'http://127.0.0.1:1', dispatcher: api as never, flow: { limits: false } });
-    bot.messageLoop();
+    // 'telepi-inbox': the same with the durable inbox in a fresh temporary folder (as the appliance runs).
+    if (kind === 'telepi-inbox') inboxDir = await mkdtemp(join(tmpdir(), 'telepi-framework-inbox-'));
+    bot.messageLoop(undefined, inboxDir === undefined ? {} : { inboxDir });
   }
   await done;
   const used = process.cpuUsage(started);
   process.stdout.write(`${JSON.stringify({ cpuUs: (used.user + used.system) / UPDATES, wallUs: ((performance.now() - wallStarted) * 1000) / UPDATES })}\n`);
+  if (inboxDir !== undefined) await rm(inboxDir, { recursive: true, force: true });
   process.exit(0);
 }
 
@@ -170,7 +175,10 @@ if (process.argv[2] === 'child') {
   await child(process.argv[3] as string, Number(process.argv[4]), process.argv[5] as string);
 } else {
   const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? '5'));
-  const entries: Array<[string, string, string]> = [['bare loop (per-chat order)', 'bare', ''], ['telepi', 'telepi', await build(undefined)]];
+  const current = await build(undefined);
+  const entries: Array<[string, string, string]> = [['bare loop (per-chat order)', 'bare', ''], ['telepi', 'telepi', current], ['telepi + inbox', 'telepi-inbox', current]];
+  // BENCH_ONLY=telepi-inbox (say): that contestant alone, e.g. to profile it with BENCH_PROFILE_DIR.
+  if (process.env.BENCH_ONLY) entries.splice(0, entries.length, ...entries.filter(([, kind]) => kind === process.env.BENCH_ONLY));
   if (process.env.BENCH_BASELINE) entries.push([`telepi at ${process.env.BENCH_BASELINE}`, 'telepi', await build(process.env.BENCH_BASELINE)]);
   const chatCounts = [1, 1000].filter((n) => process.env.BENCH_CHATS === undefined || String(n) === process.env.BENCH_CHATS);
   const results = new Map<string, number[]>();

@@ -13,7 +13,7 @@ const chats = Number(process.argv[3] ?? '1000');
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = join(root, 'node_modules', '.cache', 'telepi-bench');
 await build({ entryPoints: [join(root, 'src/index.ts')], outdir, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning', sourcemap: false });
-const contestant = contestants(pathToFileURL(join(outdir, 'index.js')).href).find((c) => c.id === id) as Contestant;
+const contestant = contestants(process.env.PROFILE_ENTRY ?? pathToFileURL(join(outdir, 'index.js')).href).find((c) => c.id === id) as Contestant;
 const dir = join('/tmp', `telepi-prof-${id}`);
 await rm(dir, { recursive: true, force: true });
 await mkdir(dir, { recursive: true });

@@ -58,9 +58,17 @@ type Carrier = { [receiptKey]?: Receipt };
 /** Receipts of payloads that cannot take a property (frozen by the caller of handleUpdate). */
 const frozenReceipts = new WeakMap<object, Receipt>();
 
+/** One descriptor for every payload (a new one each time would be garbage on the hot path). */
+const receiptSlot: PropertyDescriptor = { value: undefined, configurable: true, writable: true };
+
 function attachReceipt(payload: object, receipt: Receipt): void {
-  if (Object.isExtensible(payload)) Object.defineProperty(payload, receiptKey, { value: receipt, configurable: true, writable: true });
-  else frozenReceipts.set(payload, receipt);
+  if (!Object.isExtensible(payload)) {
+    frozenReceipts.set(payload, receipt);
+    return;
+  }
+  receiptSlot.value = receipt;
+  Object.defineProperty(payload, receiptKey, receiptSlot);
+  receiptSlot.value = undefined;
 }
 
 /** The receipt of the update that carried `msg` (undefined for a message the loop did not deliver). */
