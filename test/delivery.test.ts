@@ -5,8 +5,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { inspect } from 'node:util';
+import type { Update } from '@grammyjs/types';
 import { DelegatorBot, createRun, perChatId } from '../src/delegate.js';
-import { isRedelivery } from '../src/delivery.js';
+import { isRedelivery, receiptOf } from '../src/delivery.js';
 import type { Msg } from '../src/glance.js';
 import { ChatHandler } from '../src/handler.js';
 import type { Logger } from '../src/log.js';
@@ -166,4 +168,42 @@ test('after a restart, a handler can tell a message it is handed again', async (
   h.loop(bot2, undefined, { inboxDir, stopDeadlineMs: 20 });
   await eventually(() => seen.length === 4);
   assert.deepEqual(seen.sort(), ['fast', 'queued (again)', 'slow', 'slow (again)']);
+});
+
+test('a frozen update through handleUpdate keeps its receipt aside: the handler is awaited and the message is not touched', async (t) => {
+  const h = await harness(t);
+  const bot = new DelegatorBot(TOKEN, [], { apiRoot: h.emu.apiRoot, log: h.log });
+  const freeze = <T>(value: T): T => {
+    if (value !== null && typeof value === 'object') for (const inner of Object.values(value)) freeze(inner);
+    return Object.freeze(value);
+  };
+  const update = freeze({ update_id: 77, message: { message_id: 1, date: 1, chat: { id: 5, type: 'private' as const, first_name: 'x' }, text: 'frozen' } }) as Update & { message: object };
+  let finished = false;
+  let seenId: number | undefined;
+  await bot.handleUpdate(update, async (msg: Msg) => {
+    seenId = receiptOf(msg)?.updateId;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    finished = true;
+  });
+  assert.equal(finished, true, 'handleUpdate resolved only after the handler finished');
+  assert.equal(seenId, 77, 'the receipt found for a frozen message');
+  assert.deepEqual(Object.getOwnPropertySymbols(update.message), [], 'nothing added to the caller\'s object');
+  await bot.close();
+});
+
+test('a delivered message carries its receipt invisibly: JSON, keys and inspection see only the Bot API fields', async (t) => {
+  const h = await harness(t);
+  const bot = new DelegatorBot(TOKEN, [], { apiRoot: h.emu.apiRoot, log: h.log });
+  const update = { update_id: 78, message: { message_id: 1, date: 1, chat: { id: 5, type: 'private' as const, first_name: 'x' }, text: 'plain' } } as Update & { message: object };
+  const before = JSON.stringify(update.message);
+  let seen: { json: string; keys: string[]; shown: string; receipt: number | undefined } | undefined;
+  // Asserted outside: an assertion failing inside a handler is only logged, as any handler's error.
+  await bot.handleUpdate(update, (msg: Msg) => {
+    seen = { json: JSON.stringify(msg), keys: Object.keys(msg), shown: inspect(msg), receipt: receiptOf(msg)?.updateId };
+  });
+  assert.equal(seen?.json, before);
+  assert.deepEqual(seen?.keys, ['message_id', 'date', 'chat', 'text']);
+  assert.ok(seen?.shown.includes('Symbol') === false, `console.log shows no receipt: ${seen?.shown}`);
+  assert.equal(seen?.receipt, 78, 'yet the loop finds it');
+  await bot.close();
 });
