@@ -317,44 +317,35 @@ test('an update far above the sequence is handled and logged, and later updates 
   assert.ok(h.emu.confirmedOffset < far, 'the offset never jumped to the far update');
 });
 
-test('an update id that restarts far away and is sent again first becomes the sequence (Telegram after a quiet week)', async (t) => {
-  const h = await harness(t, { firstUpdateId: 10 });
+/**
+ * Telegram after a quiet week: the numbering restarts at `restart` (far above or below the sequence that
+ * began at `firstUpdateId`), and the server answers the new ids from their start on every poll, whatever
+ * offset is sent, until one past them is. Each is handled once, in order, the offset follows them, and
+ * then the loop is back to long polls (no spin).
+ */
+async function renumbered(t: TestContext, firstUpdateId: number, restart: number): Promise<void> {
+  const h = await harness(t, { firstUpdateId });
   const bot = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log });
   const seen: string[] = [];
   h.loop(bot, (msg: Msg) => seen.push(textOf(msg) ?? ''));
   h.emu.pushText('old');
-  await eventually(() => seen.length === 1);
-  const restart = 5_000_000;
+  // The sequence starts once the server sends its first id again; only then is anything far from it.
+  await eventually(() => seen.length === 1 && h.emu.callsOf('getUpdates').some((c) => Number(c.params.offset) === firstUpdateId + 1), 5000, 'the old sequence');
   const message = (text: string) => ({ message_id: 1, date: 1, chat: { id: 5, type: 'private', first_name: 'x' }, text });
-  // The server now holds only the restarted sequence: it answers it from its start on every poll until confirmed.
   const answer = JSON.stringify({ ok: true, result: [{ update_id: restart, message: message('r0') }, { update_id: restart + 1, message: message('r1') }] });
   h.emu.injectFault({ kind: 'answer', body: answer }, { method: 'getUpdates', count: 3 });
   h.emu.pushText('wake');
   await eventually(() => h.emu.callsOf('getUpdates').some((c) => Number(c.params.offset) === restart + 2), 5000, 'the offset moved to the new sequence');
-  assert.deepEqual(seen.filter((s) => s.startsWith('r')), ['r0', 'r1'], 'each handled once');
-});
-
-test('an update id that restarts far below the sequence is handled once and becomes it, with no spin (Telegram after a quiet week)', async (t) => {
-  const h = await harness(t, { firstUpdateId: 5_000_000 });
-  const bot = new Bot(TOKEN, { apiRoot: h.emu.apiRoot, log: h.log });
-  const seen: string[] = [];
-  h.loop(bot, (msg: Msg) => seen.push(textOf(msg) ?? ''));
-  h.emu.pushText('old');
-  await eventually(() => seen.length === 1);
-  const restart = 1_000;
-  const message = (text: string) => ({ message_id: 1, date: 1, chat: { id: 5, type: 'private', first_name: 'x' }, text });
-  // Telegram answers the new, lower ids whatever (higher) offset is sent, until one past them is.
-  const answer = JSON.stringify({ ok: true, result: [{ update_id: restart, message: message('r0') }, { update_id: restart + 1, message: message('r1') }] });
-  h.emu.injectFault({ kind: 'answer', body: answer }, { method: 'getUpdates', count: 3 });
-  h.emu.pushText('wake');
-  await eventually(() => h.emu.callsOf('getUpdates').some((c) => Number(c.params.offset) === restart + 2), 5000, 'the offset moved down to the new sequence');
   assert.deepEqual(seen.filter((s) => s.startsWith('r')), ['r0', 'r1'], 'each handled once, in order');
   assert.ok(h.log.lines.some((l) => l.includes(`update ${restart} is far from the sequence`)), 'the restart is logged');
-  // Followed, the loop is back to long polls: no getUpdates answered at once again and again.
   const before = h.emu.callsOf('getUpdates').length;
   await new Promise((resolve) => setTimeout(resolve, 600));
   assert.ok(h.emu.callsOf('getUpdates').length - before <= 3, 'no spin after the restart');
-});
+}
+
+test('an update id that restarts far above the sequence and is sent again first becomes it (Telegram after a quiet week)', (t) => renumbered(t, 10, 5_000_000));
+
+test('an update id that restarts far below the sequence is handled once and becomes it, with no spin (Telegram after a quiet week)', (t) => renumbered(t, 5_000_000, 1_000));
 
 test('messageLoop() refuses a second loop while one runs, and starts again after stop()', async (t) => {
   const h = await harness(t);
