@@ -80,6 +80,26 @@ test('state written by one store is read back by the next', async (t) => {
   assert.equal((await stat(path.join(dir, 'state.json'))).mode & 0o777, 0o600);
 });
 
+test('a live message id is kept with its subscription; one that is not a message id costs only itself', async (t) => {
+  const dir = await freshDir();
+  const subs = [
+    { chatId: 42, intervalMs: 900_000, anchorMs: 1_700_000_000_000, liveMessageId: 77 },
+    { chatId: 43, intervalMs: 900_000, anchorMs: 1_700_000_000_000, liveMessageId: 'x' },
+    { chatId: 44, intervalMs: 900_000, anchorMs: 1_700_000_000_000, liveMessageId: -3 },
+  ];
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFile(path.join(dir, 'state.json'), JSON.stringify({ ...sample, subscriptions: subs }));
+  const log = memoryLogger();
+  const store = await opened(t, dir, log);
+  assert.deepEqual(store.state.subscriptions, [
+    { chatId: 42, intervalMs: 900_000, anchorMs: 1_700_000_000_000, liveMessageId: 77 },
+    { chatId: 43, intervalMs: 900_000, anchorMs: 1_700_000_000_000 },
+    { chatId: 44, intervalMs: 900_000, anchorMs: 1_700_000_000_000 },
+  ]);
+  assert.equal(log.lines.filter((line) => line.includes('set aside')).length, 0, 'no subscription set aside for it');
+  await assert.rejects(store.update((draft) => Object.assign(draft.subscriptions[0] as object, { liveMessageId: 0 })), /liveMessageId 0 is not a message id/);
+});
+
 test('the state is frozen: changes go through update', async (t) => {
   const store = await opened(t, await freshDir());
   assert.throws(() => { (store.state as AppState).motion.enabled = true; }, TypeError);

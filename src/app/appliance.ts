@@ -100,7 +100,15 @@ export class Appliance {
     const bot = new DelegatorBot(config.token, [[perChatId(), (seedTuple) => new TelepiChat(seedTuple, app).run()]], { apiRoot: config.apiRoot, log });
     const send = (chatId: number, text: string) => bot.sendMessage(chatId, text);
     // REPORT_STYLE=edit: a chat's reports edit one live message instead of adding one each time.
-    const reportSend = config.reportStyle === 'edit' ? new LiveReports(bot).send : send;
+    // The live message's id is kept with the subscription, so after a restart the reports edit the same one.
+    const liveMemory = {
+      recall: (chatId: number) => store.state.subscriptions.find((sub) => sub.chatId === chatId)?.liveMessageId,
+      remember: (chatId: number, messageId: number) => store.update((state) => {
+        const sub = state.subscriptions.find((entry) => entry.chatId === chatId);
+        if (sub !== undefined) sub.liveMessageId = messageId;
+      }),
+    };
+    const reportSend = config.reportStyle === 'edit' ? new LiveReports(bot, liveMemory).send : send;
     const readings = new ReadingSource({ sensor: hardware.climate, clock, log });
     // /now and reports read through the source: a read under way is shared, and latest() stays current.
     // Alerts are opened below; a report that finds its group migrated moves them too (the chat's own path does both).

@@ -67,7 +67,9 @@ export class ClimateService {
   async subscribe(chatId: number, intervalMs: number): Promise<void> {
     const sub: Subscription = { chatId, intervalMs, anchorMs: this.options.clock.now() };
     await this.options.store.update((state) => {
-      state.subscriptions = [...state.subscriptions.filter((s) => s.chatId !== chatId), sub];
+      // A new interval keeps the chat's live message (REPORT_STYLE=edit).
+      const liveMessageId = state.subscriptions.find((s) => s.chatId === chatId)?.liveMessageId;
+      state.subscriptions = [...state.subscriptions.filter((s) => s.chatId !== chatId), liveMessageId === undefined ? sub : { ...sub, liveMessageId }];
     });
     this.scheduler.schedule(sub);
   }
@@ -92,7 +94,9 @@ export class ClimateService {
   async migrate(fromChatId: number, toChatId: number): Promise<boolean> {
     const sub = this.options.store.state.subscriptions.find((s) => s.chatId === fromChatId);
     if (sub === undefined || this.options.store.state.subscriptions.some((s) => s.chatId === toChatId)) return false;
-    const moved: Subscription = { ...sub, chatId: toChatId };
+    // The live message stays behind in the old chat: the new one gets its own.
+    const { liveMessageId: _left, ...kept } = sub;
+    const moved: Subscription = { ...kept, chatId: toChatId };
     await this.options.store.update((state) => {
       state.subscriptions = [...state.subscriptions.filter((s) => s.chatId !== fromChatId), moved];
     });

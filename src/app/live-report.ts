@@ -5,17 +5,28 @@ import { TelegramError } from '../errors.js';
 
 interface LiveMessage {
   messageId: number;
-  text: string;
+  /** What it shows; unknown for a message recalled after a restart. */
+  text: string | undefined;
+}
+
+/** Where the live messages' ids outlive the process (the state file's subscriptions). */
+export interface LiveMessageMemory {
+  recall(chatId: number): number | undefined;
+  /** Keeps the id; a failure only means the next restart starts a new live message. */
+  remember(chatId: number, messageId: number): Promise<void>;
 }
 
 export class LiveReports {
   readonly #messages = new Map<number, LiveMessage>();
 
-  constructor(private readonly bot: Pick<Bot, 'sendMessage' | 'editMessageText'>) {}
+  constructor(
+    private readonly bot: Pick<Bot, 'sendMessage' | 'editMessageText'>,
+    private readonly memory?: LiveMessageMemory,
+  ) {}
 
   /** Shows `text` in the chat's live message: edited when there is one, sent (and remembered) when not. */
   readonly send = async (chatId: number, text: string): Promise<void> => {
-    const live = this.#messages.get(chatId);
+    const live = this.#messages.get(chatId) ?? this.#recalled(chatId);
     if (live?.text === text) return;
     if (live !== undefined) {
       try {
@@ -31,5 +42,16 @@ export class LiveReports {
     }
     const message = await this.bot.sendMessage(chatId, text);
     this.#messages.set(chatId, { messageId: message.message_id, text });
+    // Not waited for: the report is out either way, and a card that cannot take the id costs only a new
+    // live message after a restart (the state store finishes queued writes before it closes).
+    void this.memory?.remember(chatId, message.message_id).catch(() => undefined);
   };
+
+  #recalled(chatId: number): LiveMessage | undefined {
+    const messageId = this.memory?.recall(chatId);
+    if (messageId === undefined) return undefined;
+    const live = { messageId, text: undefined };
+    this.#messages.set(chatId, live);
+    return live;
+  }
 }

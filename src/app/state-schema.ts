@@ -5,6 +5,8 @@ export interface Subscription {
   intervalMs: number;
   /** Wall-clock ms of the schedule's phase origin: reports fall on anchorMs + k·intervalMs. */
   anchorMs: number;
+  /** REPORT_STYLE=edit: the live message the reports edit, kept so a restart edits it too. */
+  liveMessageId?: number;
 }
 
 export interface AppState {
@@ -66,7 +68,9 @@ export function parseState(text: string): ParsedState {
   if (!Array.isArray(value.subscriptions) && value.subscriptions !== undefined) {
     setAside.push({ where: 'subscriptions', entry: value.subscriptions, reason: 'is not a list', chatId: null });
   }
-  subs.forEach((entry, i) => {
+  subs.forEach((given, i) => {
+    // A live message id that is not one costs only the live message (a new one is sent), not the subscription.
+    const entry = isRecord(given) && given.liveMessageId !== undefined && !isMessageId(given.liveMessageId) ? { ...given, liveMessageId: undefined } : given;
     const problem = subscriptionProblem(entry);
     const chatId = isRecord(entry) && isChatId(entry.chatId) ? entry.chatId : null;
     if (problem === null && subscribed.has(chatId as number)) {
@@ -76,7 +80,10 @@ export function parseState(text: string): ParsedState {
     } else {
       const sub = entry as unknown as Subscription;
       // Only the known fields, so stray ones are not carried forward.
-      state.subscriptions.push({ chatId: sub.chatId, intervalMs: sub.intervalMs, anchorMs: sub.anchorMs });
+      state.subscriptions.push({
+        chatId: sub.chatId, intervalMs: sub.intervalMs, anchorMs: sub.anchorMs,
+        ...(sub.liveMessageId === undefined ? {} : { liveMessageId: sub.liveMessageId }),
+      });
       subscribed.add(sub.chatId);
     }
   });
@@ -117,7 +124,13 @@ export function subscriptionProblem(entry: unknown): string | null {
     return `intervalMs ${shown(intervalMs)} is not from 1m to 24h`;
   }
   if (!isEpochMs(anchorMs)) return `anchorMs ${shown(anchorMs)} is not a time between 1970 and 2200`;
+  const { liveMessageId } = entry;
+  if (liveMessageId !== undefined && !isMessageId(liveMessageId)) return `liveMessageId ${shown(liveMessageId)} is not a message id (a positive whole number)`;
   return null;
+}
+
+function isMessageId(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) > 0;
 }
 
 function portMappingProblem(mapping: unknown): string | null {
