@@ -3,14 +3,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { ask, applianceRig, OWNER, raw } from './appliance-support.js';
 import { settle } from './fakes/clock.js';
 import { eventually } from './support.js';
 
 const minute = 60_000;
 
-test('with REPORT_STYLE=edit each report edits the live message, and an unchanged reading edits nothing', { timeout: 60_000 }, async (t) => {
+/** An appliance with REPORT_STYLE=edit, the owner subscribed every minute, and its first report sent as the live message. */
+async function withLiveMessage(t: TestContext) {
   const rig = await applianceRig(t);
   rig.config.reportStyle = 'edit';
   await rig.restart();
@@ -23,7 +24,11 @@ test('with REPORT_STYLE=edit each report edits the live message, and an unchange
   const before = sent();
   await tick();
   await eventually(() => sent() === before + 1, 5000, 'the first report');
-  const live = rig.emu.sentMessages(OWNER).at(-1);
+  return { rig, tick, sent, before, live: rig.emu.sentMessages(OWNER).at(-1) };
+}
+
+test('with REPORT_STYLE=edit each report edits the live message, and an unchanged reading edits nothing', { timeout: 60_000 }, async (t) => {
+  const { rig, tick, sent, before, live } = await withLiveMessage(t);
 
   rig.chip.queueRaw({ ...raw, adcT: raw.adcT + 5000 });
   await tick();
@@ -42,19 +47,7 @@ test('with REPORT_STYLE=edit each report edits the live message, and an unchange
 });
 
 test('with REPORT_STYLE=edit a restart goes on editing the same live message (its id is kept with the subscription)', { timeout: 60_000 }, async (t) => {
-  const rig = await applianceRig(t);
-  rig.config.reportStyle = 'edit';
-  await rig.restart();
-  assert.match(await ask(rig, '/1m'), /I will report every 1m/);
-  const tick = async () => {
-    await rig.wall.advanceAsync(minute);
-    for (let i = 0; i < 8; i++) await settle();
-  };
-  const sent = () => rig.emu.callsOf('sendMessage').length;
-  const before = sent();
-  await tick();
-  await eventually(() => sent() === before + 1, 5000, 'the first report');
-  const live = rig.emu.sentMessages(OWNER).at(-1);
+  const { rig, tick, sent, before, live } = await withLiveMessage(t);
   await eventually(() => rig.app !== undefined && JSON.parse(readFileSync(join(rig.stateDir, 'state.json'), 'utf8')).subscriptions[0]?.liveMessageId === live?.message_id, 5000, 'the id in state.json');
 
   await rig.restart();
