@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runDemo, type DemoOptions, type DemoReply } from '../src/app/demo.js';
+import { freePort } from './free-port.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const READING = /^-?\d+\.\d°C {2}\d+\.\d% {2}[\d,]+\.\dhPa$/m;
@@ -33,14 +34,6 @@ function portOf(server: Server): number {
   return typeof address === 'object' && address !== null ? address.port : 0;
 }
 
-/** A port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = portOf(server);
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function demo(args: string[], env: NodeJS.ProcessEnv, options: DemoOptions = {}) {
   const out: string[] = [];

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { Bot } from '../src/bot.js';
@@ -7,6 +6,7 @@ import { NetworkError, TelegramError } from '../src/errors.js';
 import { BotApiEmulator } from '../src/emulator/index.js';
 import { isRepeatable, resendDecision } from '../src/resend.js';
 import { harness, TOKEN } from './support.js';
+import { freePort } from './free-port.js';
 
 const quickResend = { backoffInitialMs: 5, backoffCapMs: 20 };
 
@@ -105,16 +105,6 @@ test('only methods that do no harm twice count as repeatable', () => {
   }
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 test('the resend decision, case by case, including odd answers from a hostile server', () => {
   const limited = (retryAfter: unknown) => new TelegramError('sendMessage', 429, 'Too Many Requests', { retry_after: retryAfter as number });

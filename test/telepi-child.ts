@@ -3,7 +3,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import type { BotApiEmulator } from '../src/emulator/index.js';
 import { eventually, textsTo } from './support.js';
 
@@ -32,15 +31,7 @@ export interface TelepiChildOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** A TCP port free on loopback just now. */
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no port from a loopback listener');
-  return address.port;
-}
+export { freePort } from './free-port.js';
 
 export function startTelepiChild(emu: BotApiEmulator, options: TelepiChildOptions): TelepiChild {
   const from = options.from ?? 'source';

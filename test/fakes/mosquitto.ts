@@ -4,10 +4,10 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { freePort } from '../free-port.js';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 
@@ -115,17 +115,7 @@ export async function startBroker(t: Pick<TestContext, 'after'>, options: Broker
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** A private CA and a server certificate for 127.0.0.1/localhost signed by it. */
 function makeCertificates(dir: string): { ca: string; cert: string; key: string } {

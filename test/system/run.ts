@@ -3,7 +3,6 @@
 // host's loopback with simulated hardware. Exit 0: every check passed; 1: one failed; 77: not run here
 // (no root, no nspawn, no way to get them), with the reason; 2: bad arguments.
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { BotApiEmulator } from '../../src/emulator/index.js';
 import { logFolder, runChecks, TOKEN } from './checks.js';
@@ -12,6 +11,7 @@ import { Machine, removeRoot } from './machine.js';
 import { REPO, prepareGuest, rootTarball, unpack } from './root.js';
 import { check } from './process.js';
 import { Report } from './report.js';
+import { freePort } from '../free-port.js';
 
 const EXIT_NOT_RUN = 77;
 const CACHE_DIR = process.env.TELEPI_SYSTEM_CACHE ?? '/var/cache/telepi-system-test';
@@ -127,16 +127,5 @@ async function main(): Promise<number> {
   }
 }
 
-/** A port free on the host's loopback now, for the guest's viewer (it shares the host's network). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 process.exitCode = await main();
