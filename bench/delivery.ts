@@ -3,14 +3,12 @@
 // confirms updates as soon as they are fetched), side by side on the same emulator and updates; then
 // the inbox alone: CPU per update and the SD card's write budget (bytes and fsyncs per update).
 // Run: node --import tsx bench/delivery.ts   (about 2 minutes; prints a Markdown table)
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
 import { Inbox } from '../src/inbox.js';
 import { silentLogger } from '../src/log.js';
+import { bundleTelepi } from './build-telepi.js';
 import { contestants, type Contestant } from './contestants.js';
 import { runThroughput, type ThroughputRun } from './throughput.js';
 import { makeWorkload, type Workload } from './workload.js';
@@ -18,24 +16,11 @@ import { makeWorkload, type Workload } from './workload.js';
 const UPDATES = 20_000;
 const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? '3'));
 const progress = (line: string): void => void process.stderr.write(`${line}\n`);
-const root = fileURLToPath(new URL('..', import.meta.url));
 
-// Built beside node_modules (not into dist/, which other work may be using), so its imports resolve.
-const outdir = join(root, 'node_modules', '.cache', 'telepi-bench');
-await build({ entryPoints: [join(root, 'src/index.ts')], outdir, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning' });
-const entry = pathToFileURL(join(outdir, 'index.js')).href;
+const entry = await bundleTelepi('telepi-bench');
 // BENCH_BASELINE=<git ref>: that commit's library as one more contestant (the cost of a change, same run).
 const baselineRef = process.env.BENCH_BASELINE;
-let baselineEntry: string | undefined;
-if (baselineRef !== undefined && baselineRef !== '') {
-  const tree = join(root, 'node_modules', '.cache', 'telepi-baseline-src');
-  await rm(tree, { recursive: true, force: true });
-  await mkdir(tree, { recursive: true });
-  execFileSync('sh', ['-c', `git archive ${JSON.stringify(baselineRef)} src hardware | tar -x -C ${JSON.stringify(tree)}`], { cwd: root });
-  const baselineOut = join(root, 'node_modules', '.cache', 'telepi-baseline');
-  await build({ entryPoints: [join(tree, 'src/index.ts')], outdir: baselineOut, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning' });
-  baselineEntry = pathToFileURL(join(baselineOut, 'index.js')).href;
-}
+const baselineEntry = baselineRef === undefined || baselineRef === '' ? undefined : await bundleTelepi('telepi-baseline', baselineRef);
 
 const all = contestants(entry);
 const telepi = all.find((c) => c.id === 'telepi') as Contestant;

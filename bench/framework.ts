@@ -3,16 +3,16 @@
 // at undici's dispatcher seam (answers in the next macrotask, as a socket's would come). What is left
 // is what the library adds: routing, delivery bookkeeping, the client, undici's request API, JSON.
 // Run: node --import tsx bench/framework.ts   (BENCH_CHATS=1|1000, BENCH_ROUNDS, BENCH_BASELINE=<git ref>)
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { Update } from '@grammyjs/types';
+import { bundleTelepi } from './build-telepi.js';
 
 const UPDATES = Number(process.env.BENCH_UPDATES ?? 20_000);
-const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
 
 /** The Bot API at the dispatcher seam: getUpdates from a fixed list honouring offset, sendMessage echoed back. */
@@ -138,21 +138,6 @@ async function child(kind: string, chats: number, entry: string): Promise<void> 
   process.exit(0);
 }
 
-async function build(ref: string | undefined): Promise<string> {
-  const { build: esbuild } = await import('esbuild');
-  let src = join(root, 'src');
-  const outdir = join(root, 'node_modules', '.cache', ref === undefined ? 'telepi-framework' : 'telepi-framework-baseline');
-  if (ref !== undefined) {
-    const tree = join(root, 'node_modules', '.cache', 'telepi-framework-baseline-src');
-    await rm(tree, { recursive: true, force: true });
-    await mkdir(tree, { recursive: true });
-    execFileSync('sh', ['-c', `git archive ${JSON.stringify(ref)} src hardware | tar -x -C ${JSON.stringify(tree)}`], { cwd: root });
-    src = join(tree, 'src');
-  }
-  await esbuild({ entryPoints: [join(src, 'index.ts')], outdir, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning' });
-  return pathToFileURL(join(outdir, 'index.js')).href;
-}
-
 function runChild(kind: string, chats: number, entry: string): Promise<{ cpuUs: number; wallUs: number }> {
   return new Promise((resolve, reject) => {
     const flags = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
@@ -175,11 +160,11 @@ if (process.argv[2] === 'child') {
   await child(process.argv[3] as string, Number(process.argv[4]), process.argv[5] as string);
 } else {
   const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? '5'));
-  const current = await build(undefined);
+  const current = await bundleTelepi('telepi-framework');
   const entries: Array<[string, string, string]> = [['bare loop (per-chat order)', 'bare', ''], ['telepi', 'telepi', current], ['telepi + inbox', 'telepi-inbox', current]];
   // BENCH_ONLY=telepi-inbox (say): that contestant alone, e.g. to profile it with BENCH_PROFILE_DIR.
   if (process.env.BENCH_ONLY) entries.splice(0, entries.length, ...entries.filter(([, kind]) => kind === process.env.BENCH_ONLY));
-  if (process.env.BENCH_BASELINE) entries.push([`telepi at ${process.env.BENCH_BASELINE}`, 'telepi', await build(process.env.BENCH_BASELINE)]);
+  if (process.env.BENCH_BASELINE) entries.push([`telepi at ${process.env.BENCH_BASELINE}`, 'telepi', await bundleTelepi('telepi-framework-baseline', process.env.BENCH_BASELINE)]);
   const chatCounts = [1, 1000].filter((n) => process.env.BENCH_CHATS === undefined || String(n) === process.env.BENCH_CHATS);
   const results = new Map<string, number[]>();
   for (let round = 0; round < rounds; round++) {

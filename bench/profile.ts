@@ -2,18 +2,14 @@
 // with the most self time. Run: node --import tsx bench/profile.ts [telepi|bare] [chats]
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { bundleTelepi } from './build-telepi.js';
 import { contestants, type Contestant } from './contestants.js';
 import { runThroughput } from './throughput.js';
 import { makeWorkload } from './workload.js';
 
 const id = process.argv[2] ?? 'telepi';
 const chats = Number(process.argv[3] ?? '1000');
-const root = fileURLToPath(new URL('..', import.meta.url));
-const outdir = join(root, 'node_modules', '.cache', 'telepi-bench');
-await build({ entryPoints: [join(root, 'src/index.ts')], outdir, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning', sourcemap: false });
-const contestant = contestants(process.env.PROFILE_ENTRY ?? pathToFileURL(join(outdir, 'index.js')).href).find((c) => c.id === id) as Contestant;
+const contestant = contestants(process.env.PROFILE_ENTRY ?? (await bundleTelepi('telepi-bench'))).find((c) => c.id === id) as Contestant;
 const dir = join('/tmp', `telepi-prof-${id}`);
 await rm(dir, { recursive: true, force: true });
 await mkdir(dir, { recursive: true });
