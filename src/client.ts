@@ -125,12 +125,7 @@ export class ApiClient {
       try {
         const body = upload === undefined ? request as string : upload.body();
         const headers = typeof body === 'string' ? jsonHeaders : { 'content-type': body.contentType };
-        let response: Dispatcher.ResponseData;
-        try {
-          response = await this.request(path, typeof body === 'string' ? body : body.body, headers, timeoutMs, whole?.signal ?? options.signal);
-        } catch (error) {
-          throw this.networkError(method, error);
-        }
+        const response = await this.request(method, path, typeof body === 'string' ? body : body.body, headers, timeoutMs, whole?.signal ?? options.signal);
         const text = await this.readText(method, response, timeoutMs - (performance.now() - startedAtMs));
         return parseAnswer<T>(method, response.statusCode, text);
       } catch (error) {
@@ -160,12 +155,7 @@ export class ApiClient {
   /** GETs a file's bytes from the file endpoint, as a stream. */
   async download(filePath: string, options: CallOptions = {}): Promise<Readable> {
     const path = `${this.basePath}/file/bot${this.token}/${filePath.split('/').map(encodeURIComponent).join('/')}`;
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await this.request(path, undefined, {}, options.timeoutMs ?? this.uploadTimeoutMs, options.signal);
-    } catch (error) {
-      throw this.networkError('downloadFile', error);
-    }
+    const response = await this.request('downloadFile', path, undefined, {}, options.timeoutMs ?? this.uploadTimeoutMs, options.signal);
     if (response.statusCode !== 200) {
       const text = await this.readText('downloadFile', response, options.timeoutMs ?? this.uploadTimeoutMs);
       throw new TelegramError('downloadFile', response.statusCode, descriptionOf(text) ?? `HTTP ${response.statusCode}`);
@@ -193,18 +183,29 @@ export class ApiClient {
     return path;
   }
 
-  /** POSTs `body` (GETs without one); undici's errors come through unchanged for the caller to classify. */
-  private request(path: string, body: string | Readable | undefined, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
-    return undici().request.call(this.dispatcher, {
-      origin: this.origin,
-      path,
-      method: body === undefined ? 'GET' : 'POST',
-      headers,
-      body,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal,
-    });
+  /** POSTs `body` (GETs without one); a failure comes back as a NetworkError naming `method`. */
+  private async request(
+    method: string,
+    path: string,
+    body: string | Readable | undefined,
+    headers: Record<string, string>,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Dispatcher.ResponseData> {
+    try {
+      return await undici().request.call(this.dispatcher, {
+        origin: this.origin,
+        path,
+        method: body === undefined ? 'GET' : 'POST',
+        headers,
+        body,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal,
+      });
+    } catch (error) {
+      throw this.networkError(method, error);
+    }
   }
 
   /**

@@ -268,12 +268,10 @@ export class MessageLoop {
       if (this.ledger.busyChats >= limit) await this.waitFor(() => this.ledger.busyChats < limit, recheckMs);
       // Handlers that finish at once (within a turn of the event loop) are done before anything is judged.
       if (this.ledger.holdingCount > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      if (!this.ledger.queuedBehind && this.ledger.holdingCount > room) await this.waitFor(() => this.ledger.holdingCount <= room, recheckMs);
-      if (this.ledger.queuedBehind || this.ledger.holdingCount > room) {
-        if (await this.spill()) return;
-      } else {
-        return;
-      }
+      const queued = this.ledger.queuedBehind;
+      if (!queued && this.ledger.holdingCount > room) await this.waitFor(() => this.ledger.holdingCount <= room, recheckMs);
+      if (!queued && this.ledger.holdingCount <= room) return;
+      if (await this.spill()) return;
       // The disk failed: wait as without an inbox (so a full card costs fairness, never an update).
     }
     while (!this.stopping && this.ledger.holdingCount > room) {
