@@ -68,9 +68,7 @@ export function parseState(text: string): ParsedState {
   if (!Array.isArray(value.subscriptions) && value.subscriptions !== undefined) {
     setAside.push({ where: 'subscriptions', entry: value.subscriptions, reason: 'is not a list', chatId: null });
   }
-  subs.forEach((given, i) => {
-    // A live message id that is not one costs only the live message (a new one is sent), not the subscription.
-    const entry = isRecord(given) && given.liveMessageId !== undefined && !isMessageId(given.liveMessageId) ? { ...given, liveMessageId: undefined } : given;
+  subs.forEach((entry, i) => {
     const problem = subscriptionProblem(entry);
     const chatId = isRecord(entry) && isChatId(entry.chatId) ? entry.chatId : null;
     if (problem === null && subscribed.has(chatId as number)) {
@@ -79,10 +77,11 @@ export function parseState(text: string): ParsedState {
       setAside.push({ where: `subscriptions[${i}]`, entry, reason: problem, chatId });
     } else {
       const sub = entry as unknown as Subscription;
-      // Only the known fields, so stray ones are not carried forward.
+      // Only the known fields, so stray ones are not carried forward. A live message id that is not one
+      // is dropped: it costs only the live message (a new one is sent), not the subscription.
       state.subscriptions.push({
         chatId: sub.chatId, intervalMs: sub.intervalMs, anchorMs: sub.anchorMs,
-        ...(sub.liveMessageId === undefined ? {} : { liveMessageId: sub.liveMessageId }),
+        ...(isMessageId(sub.liveMessageId) ? { liveMessageId: sub.liveMessageId } : {}),
       });
       subscribed.add(sub.chatId);
     }
@@ -107,6 +106,7 @@ export function stateProblem(state: AppState): string | null {
   for (const sub of state.subscriptions) {
     const problem = subscriptionProblem(sub);
     if (problem !== null) return `bad subscription ${shown(sub)}: ${problem}`;
+    if (sub.liveMessageId !== undefined && !isMessageId(sub.liveMessageId)) return `liveMessageId ${shown(sub.liveMessageId)} is not a message id (a positive whole number)`;
     if (chats.has(sub.chatId)) return `chat ${sub.chatId} subscribed twice`;
     chats.add(sub.chatId);
   }
@@ -124,8 +124,6 @@ export function subscriptionProblem(entry: unknown): string | null {
     return `intervalMs ${shown(intervalMs)} is not from 1m to 24h`;
   }
   if (!isEpochMs(anchorMs)) return `anchorMs ${shown(anchorMs)} is not a time between 1970 and 2200`;
-  const { liveMessageId } = entry;
-  if (liveMessageId !== undefined && !isMessageId(liveMessageId)) return `liveMessageId ${shown(liveMessageId)} is not a message id (a positive whole number)`;
   return null;
 }
 
